@@ -1,0 +1,1 @@
+"""Who may read whose data across institutions: care relationships, consent, break-the-glass."""

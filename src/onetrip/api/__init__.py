@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the REST API, the FHIR facade and the web UI."""

@@ -1,0 +1,71 @@
+"""Exception handlers: every error becomes an OperationOutcome with a 4xx (or, for a bug, a 500 with
+no traceback — the traceback goes to the log, scrubbed of identifiers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from onetrip.kit.errors import ApiError, operation_outcome
+from onetrip.kit.masking import scrub
+
+log = logging.getLogger("onetrip")
+FHIR_JSON = "application/fhir+json"
+
+_STATUS_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
+                 406: "not-supported", 409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly",
+                 415: "not-supported", 422: "processing", 429: "throttled"}
+
+
+def _media(request: Request) -> str:
+    return FHIR_JSON if request.url.path.startswith("/fhir") else "application/json"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        body = operation_outcome(exc.message, code=exc.code, expression=exc.expression)
+        error = getattr(exc, "error", None)
+        if error:  # OAuth2 (RFC 6749 §5.2) clients read these two fields
+            body = {"error": error, "error_description": exc.message, **body}
+        if request.url.path.startswith("/ui") and exc.status == 401:
+            from fastapi.responses import RedirectResponse
+
+            return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers, media_type=_media(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        issues = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header"))
+            issues.append({"severity": "error", "code": "invalid",
+                           "details": {"text": f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))},
+                           **({"expression": [loc]} if loc else {})})
+        body = {"resourceType": "OperationOutcome", "issue": issues or [
+            {"severity": "error", "code": "invalid", "details": {"text": "请求无效 / invalid request"}}]}
+        return JSONResponse(body, status_code=400, media_type=_media(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        code = _STATUS_CODES.get(exc.status_code, "exception")
+        text = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, ensure_ascii=False)
+        if exc.status_code == 404 and text == "Not Found":
+            text = f"没有此地址 / no such endpoint: {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            text = f"此地址不支持 {request.method} / method {request.method} not allowed here"
+        return JSONResponse(operation_outcome(text, code=code), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None), media_type=_media(request))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception):
+        log.error("unhandled error on %s %s: %s", request.method, scrub(str(request.url.path)),
+                  scrub(repr(exc)), exc_info=False)
+        log.debug("traceback", exc_info=exc)
+        return JSONResponse(operation_outcome("服务器内部错误，已记录 / internal error, logged for the operators",
+                                              code="exception"), status_code=500, media_type=_media(request))

@@ -1,0 +1,1 @@
+"""Append-only, hash-chained audit trail shaped like IHE BALP AuditEvents."""

@@ -1,0 +1,50 @@
+"""Audit rows. Append-only: database triggers refuse UPDATE and DELETE (see the migration), and each row
+carries the SHA-256 of its content and of the previous row, so an edit made by someone who disabled the
+triggers is still found by ``onetrip audit verify``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from onetrip.db.base import Base, JSONVariant
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_person_recorded", "entity_person_id", "recorded_at"),
+        Index("ix_audit_event_recorded", "recorded_at"),
+    )
+    # BigInteger on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    recorded_at: Mapped[dt.datetime]
+    type_code: Mapped[str] = mapped_column(String(32), doc="DICOM/FHIR audit event type, e.g. rest, 110113")
+    subtype: Mapped[str | None] = mapped_column(String(32), doc="read | vread | search-type | create | login")
+    action: Mapped[str] = mapped_column(String(1), doc="C R U D E")
+    outcome: Mapped[str] = mapped_column(String(2), doc="0 success, 4 minor failure, 8 serious, 12 major")
+    outcome_desc: Mapped[str | None] = mapped_column(String(500))
+    agent_user_id: Mapped[str | None] = mapped_column(String(32))
+    agent_client_id: Mapped[str | None] = mapped_column(String(64))
+    agent_name: Mapped[str | None] = mapped_column(String(64))
+    agent_org_id: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16), doc="api | fhir | web | cli | hl7 | job")
+    network_address: Mapped[str | None] = mapped_column(String(64))
+    purpose_of_use: Mapped[str | None] = mapped_column(String(16), doc="ETREAT when break-the-glass")
+    entity_person_id: Mapped[str | None] = mapped_column(String(32))
+    entity_what: Mapped[str | None] = mapped_column(String(128), doc="Patient/abc, Organization/xyz")
+    query: Mapped[str | None] = mapped_column(String(1000), doc="search query string, masked")
+    detail: Mapped[dict | None] = mapped_column(JSONVariant)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """One row; locked while appending so the chain stays linear under concurrent writers."""
+
+    __tablename__ = "audit_chain_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""Authentication (passwords, OAuth2 tokens, sessions) and the acting principal."""

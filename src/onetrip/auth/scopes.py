@@ -1,0 +1,88 @@
+"""SMART on FHIR scopes (v2 ``.cruds`` and v1 ``.read``/``.write``/``.*``).
+
+``user/Patient.rs`` lets a user read and search patients they may see; ``system/*.cruds`` lets a
+system client do everything on every resource type.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SCOPE_RE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|[cruds]+)$")
+_V1 = {"read": "rs", "write": "cud", "*": "cruds"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    context: str  # patient | user | system
+    resource: str  # a FHIR resource type or *
+    permissions: frozenset[str]  # of c r u d s
+
+    def allows(self, resource: str, permission: str) -> bool:
+        return (self.resource in ("*", resource)) and permission in self.permissions
+
+
+class ScopeError(ValueError):
+    pass
+
+
+def parse_scope(text: str) -> Scope:
+    m = _SCOPE_RE.match(text)
+    if not m:
+        raise ScopeError(f"无效的授权范围 / invalid scope {text!r} (expected e.g. user/Patient.rs)")
+    context, resource, perms = m.groups()
+    perms = _V1.get(perms, perms)
+    if len(set(perms)) != len(perms) or "".join(sorted(perms, key="cruds".index)) != perms:
+        raise ScopeError(f"权限字母须按 c r u d s 顺序且不重复 / permissions must be in c,r,u,d,s order: {text!r}")
+    return Scope(context, resource, frozenset(perms))
+
+
+def parse_scopes(text: str | None) -> tuple[Scope, ...]:
+    """Parse a space-separated list; non-SMART scopes such as ``openid`` are ignored."""
+    out = []
+    for part in (text or "").split():
+        if "/" in part:
+            out.append(parse_scope(part))
+    return tuple(out)
+
+
+def allows(scopes: tuple[Scope, ...], resource: str, permission: str) -> bool:
+    return any(s.allows(resource, permission) for s in scopes)
+
+
+# What each role may do, as SMART scopes. A token never gets more than its role allows.
+ROLE_SCOPES: dict[str, str] = {
+    "admin": "user/*.cruds",
+    "clinician": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
+    "nurse": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
+    "scheduler": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
+    "family_doctor": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
+    "vaccinator": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
+    # Bureau managers work with aggregates and the directory, not with individual records.
+    "bureau_manager": "user/Organization.rs user/Practitioner.rs",
+}
+
+
+def scopes_for_roles(roles: list[str] | frozenset[str]) -> tuple[Scope, ...]:
+    found: list[Scope] = []
+    for r in roles:
+        found.extend(parse_scopes(ROLE_SCOPES.get(r, "")))
+    return tuple(found)
+
+
+def narrow(requested: tuple[Scope, ...], granted: tuple[Scope, ...]) -> tuple[Scope, ...]:
+    """The requested scopes cut down to what is granted (a token never exceeds its grant)."""
+    out = []
+    for req in requested:
+        perms: set[str] = set()
+        for g in granted:
+            if g.context == req.context and g.resource in ("*", req.resource):
+                perms |= g.permissions & req.permissions
+        if perms:
+            out.append(Scope(req.context, req.resource, frozenset(perms)))
+    return tuple(out)
+
+
+def format_scopes(scopes: tuple[Scope, ...]) -> str:
+    return " ".join(f"{s.context}/{s.resource}.{''.join(p for p in 'cruds' if p in s.permissions)}" for s in scopes)

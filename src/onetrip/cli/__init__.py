@@ -1,0 +1,1 @@
+"""The ``onetrip`` command line (Typer + Rich)."""

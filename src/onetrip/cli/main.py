@@ -1,0 +1,318 @@
+"""``onetrip`` — set up, run and look after a OneTrip deployment.
+
+Messages say what to fix; exit code 2 for a usage or input problem, 1 for a failed check.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onetrip.config import get_settings
+
+app = typer.Typer(help="OneTrip 医共体平台 — 数据多跑路，群众少跑腿", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="数据库 / database", no_args_is_help=True)
+user_app = typer.Typer(help="用户 / users", no_args_is_help=True)
+client_app = typer.Typer(help="系统客户端 / system clients (OAuth2 client credentials)", no_args_is_help=True)
+audit_app = typer.Typer(help="审计 / audit trail", no_args_is_help=True)
+rules_app = typer.Typer(help="规则表 / rule tables (numbers from RULES.md an operator can change)",
+                        no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(client_app, name="client")
+app.add_typer(audit_app, name="audit")
+app.add_typer(rules_app, name="rules")
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]错误 / error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _upgrade() -> None:
+    from onetrip.db.migrate import upgrade
+    from onetrip.db.session import unit_of_work
+    from onetrip.rules.service import seed_rules
+
+    url = get_settings().database_url
+    try:
+        upgrade(url)
+    except Exception as e:  # connection refused, bad URL, ...
+        fail(f"无法迁移数据库 / cannot migrate the database at ONETRIP_DATABASE_URL: {type(e).__name__}: {e}")
+    with unit_of_work() as s:
+        seed_rules(s)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """迁移到最新结构并写入默认规则 / migrate to the latest schema and seed default rule values."""
+    _upgrade()
+    console.print("[green]数据库已是最新 / database is up to date[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="监听地址 / address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口 / port")] = 8000,
+    workers: Annotated[int, typer.Option(help="进程数 / worker processes")] = 1,
+) -> None:
+    """启动 Web、API 与 FHIR 服务 / serve the web UI, REST API and FHIR R4."""
+    import uvicorn
+
+    _upgrade()
+    console.print(f"OneTrip 在 http://{host}:{port}/ui/ 运行 · FHIR: http://{host}:{port}/fhir/R4/metadata")
+    uvicorn.run("onetrip.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", access_log=False)
+
+
+DEMO_PASSWORD = "Demo@2026!"
+
+
+@app.command()
+def demo(
+    residents: Annotated[int, typer.Option(help="居民数 / number of residents")] = 20_000,
+    seed: Annotated[int, typer.Option(help="随机种子 / seed (same seed, same district)")] = 42,
+    reset: Annotated[bool, typer.Option(help="先清空数据库 / wipe the database first")] = False,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="加载后启动服务 / serve afterwards")] = False,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """生成虚构的示范区县并加载 / load a synthetic (fictional) demo district, then print how to sign in."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy import func, select
+
+    from onetrip.db.session import get_sessionmaker, unit_of_work
+    from onetrip.identity.models import Person
+
+    settings = get_settings()
+    if settings.env == "production":
+        fail("生产环境不能加载示范数据 / refusing to load demo data with ONETRIP_ENV=production")
+    if residents < 1 or residents > 5_000_000:
+        fail("--residents 应在 1 到 5,000,000 之间 / --residents must be between 1 and 5,000,000")
+    if reset:
+        _reset_database()
+    _upgrade()
+    with unit_of_work() as s:
+        if s.scalar(select(func.count()).select_from(Person)):
+            if serve_after:
+                console.print("[yellow]示范数据已存在，直接启动 / demo data already loaded; serving it[/]")
+                serve(host=host, port=port)
+                return
+            fail("数据库中已有居民数据；如需重建请加 --reset / the database already has residents; add --reset")
+    from onetrip.demo.loader import load_district
+
+    started = time.perf_counter()
+    factory = get_sessionmaker()
+    session = factory()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            tasks: dict[str, int] = {}
+
+            def on_progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = progress.add_task(step, total=total)
+                progress.update(tasks[step], completed=done, total=total)
+
+            summary = load_district(session, residents=residents, seed=seed, progress=on_progress,
+                                    batch_commit=session.commit)
+            users = _demo_users(session, summary)
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    elapsed = time.perf_counter() - started
+    console.print(f"[green]示范区县已加载 / demo district loaded[/] in {elapsed:.1f} s: "
+                  + ", ".join(f"{k} {v:,}" for k, v in summary.get("counts", {}).items()))
+    table = Table(title=f"登录账号 / sign-in accounts (password 密码: {DEMO_PASSWORD})")
+    table.add_column("用户名 / user")
+    table.add_column("角色 / role")
+    table.add_column("机构 / institution")
+    for u in users:
+        table.add_row(*u)
+    console.print(table)
+    console.print(f"Web: http://{host}:{port}/ui/   FHIR: http://{host}:{port}/fhir/R4/metadata")
+    if serve_after:
+        serve(host=host, port=port)
+
+
+def _demo_users(session, summary: dict) -> list[tuple[str, str, str]]:
+    from sqlalchemy import select
+
+    from onetrip.auth.service import create_user
+    from onetrip.registry.models import Organization
+
+    orgs = {o.code: o for o in session.scalars(select(Organization))}
+    wanted: list[tuple[str, list[str], str | None, str]] = [("admin", ["admin"], None, "系统管理员")]
+    for o in sorted(orgs.values(), key=lambda o: o.code):
+        if o.org_type in ("lead_hospital", "district_hospital", "branch_centre"):
+            wanted.append((f"doctor.{o.code.lower()}", ["clinician"], o.id, f"{o.name}医生"))
+        if o.org_type == "lead_hospital":
+            wanted.append((f"scheduler.{o.code.lower()}", ["scheduler"], o.id, f"{o.name}预约员"))
+        if o.org_type == "branch_centre":
+            wanted.append((f"family.{o.code.lower()}", ["family_doctor"], o.id, f"{o.name}家庭医生"))
+        if o.org_type == "bureau":
+            wanted.append(("bureau", ["bureau_manager"], o.id, "卫健局管理员"))
+    out = []
+    by_id = {o.id: o for o in orgs.values()}
+    for username, roles, org_id, name in wanted:
+        create_user(session, username, DEMO_PASSWORD, roles, name, org_id)
+        out.append((username, ",".join(roles), by_id[org_id].name if org_id else "—"))
+    return out[:12] + ([("…", "", f"{len(out) - 12} more")] if len(out) > 12 else [])
+
+
+def _reset_database() -> None:
+    from alembic import command
+
+    from onetrip.db.migrate import alembic_config
+
+    url = get_settings().database_url
+    if url.startswith("sqlite"):
+        import os
+
+        path = url.split("///", 1)[-1]
+        for suffix in ("", "-wal", "-shm"):
+            if path and os.path.exists(path + suffix):
+                os.remove(path + suffix)
+    else:
+        command.downgrade(alembic_config(url), "base")
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[list[str], typer.Option("--role", help="clinician, nurse, scheduler, family_doctor, "
+                                                           "vaccinator, bureau_manager, admin (repeatable)")],
+    institution: Annotated[str | None, typer.Option(help="机构代码 / institution code")] = None,
+    name: Annotated[str | None, typer.Option(help="显示名 / display name")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="从标准输入读取密码 / read the "
+                                                                          "password from standard input")] = False,
+) -> None:
+    """创建用户 / create a user bound to an institution."""
+    from onetrip.auth.service import create_user
+    from onetrip.db.session import unit_of_work
+    from onetrip.kit.errors import ApiError
+    from onetrip.registry.service import organization_by_code
+
+    if not password_stdin:
+        fail("请用 --password-stdin 从标准输入提供密码（不在命令行中出现）/ pass the password on standard input "
+             "with --password-stdin, so it never appears in the shell history")
+    password = sys.stdin.readline().rstrip("\n")
+    with unit_of_work() as s:
+        org_id = None
+        if institution:
+            org = organization_by_code(s, institution)
+            if org is None:
+                fail(f"机构代码不存在 / no institution with code {institution!r}")
+            org_id = org.id
+        try:
+            create_user(s, username, password, role, name or username, org_id)
+        except ApiError as e:
+            fail(e.message)
+    console.print(f"[green]用户已创建 / user created:[/] {username} ({', '.join(role)})")
+
+
+@client_app.command("create")
+def client_create(
+    name: str,
+    scopes: Annotated[str, typer.Option(help='SMART scopes, e.g. "system/Patient.cruds system/Organization.rs"')],
+    institution: Annotated[str | None, typer.Option(help="机构代码 / institution code")] = None,
+) -> None:
+    """创建系统客户端，打印 client_id 与密钥（仅显示一次）/ create a system client; the secret is shown once."""
+    from onetrip.auth.service import create_client
+    from onetrip.db.session import unit_of_work
+    from onetrip.kit.errors import ApiError
+    from onetrip.registry.service import organization_by_code
+
+    with unit_of_work() as s:
+        org_id = None
+        if institution:
+            org = organization_by_code(s, institution)
+            if org is None:
+                fail(f"机构代码不存在 / no institution with code {institution!r}")
+            org_id = org.id
+        try:
+            client, secret = create_client(s, name, scopes, org_id)
+        except ApiError as e:
+            fail(e.message)
+    console.print(f"client_id={client.client_id}")
+    console.print(f"client_secret={secret}")
+    console.print(f"scope={client.scopes}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """校验审计哈希链 / check the audit hash chain; exit 1 if any row was edited or removed."""
+    from onetrip.audit.service import verify
+    from onetrip.db.session import unit_of_work
+
+    with unit_of_work() as s:
+        checked, problems = verify(s)
+    if problems:
+        for p in problems[:50]:
+            err.print(f"[red]seq {p.seq}: {p.problem}[/]")
+        err.print(f"[bold red]审计链被篡改 / audit chain broken:[/] {len(problems)} problem(s) in {checked} rows")
+        raise typer.Exit(1)
+    console.print(f"[green]审计链完整 / audit chain intact:[/] {checked} rows")
+
+
+@rules_app.command("list")
+def rules_list(rule_set: Annotated[str | None, typer.Argument(help="e.g. security, access")] = None) -> None:
+    """列出规则值 / list rule values with their confidence and citation."""
+    from sqlalchemy import select
+
+    from onetrip.db.session import unit_of_work
+    from onetrip.rules.models import RuleValue
+
+    table = Table()
+    for col in ("set", "key", "value", "from", "conf.", "citation"):
+        table.add_column(col)
+    with unit_of_work() as s:
+        stmt = select(RuleValue).order_by(RuleValue.rule_set, RuleValue.key, RuleValue.effective_from)
+        if rule_set:
+            stmt = stmt.where(RuleValue.rule_set == rule_set)
+        for r in s.scalars(stmt):
+            table.add_row(r.rule_set, r.key, str(r.value), str(r.effective_from), r.confidence, r.citation)
+    console.print(table)
+
+
+@rules_app.command("set")
+def rules_set(rule_set: str, key: str, value: str,
+              effective_from: Annotated[str | None, typer.Option(help="YYYY-MM-DD, default today")] = None) -> None:
+    """修改规则值（保留历史）/ change a rule value from a date on; history is kept. VALUE is JSON."""
+    import datetime as dt
+    import json
+
+    from onetrip.db.session import unit_of_work
+    from onetrip.rules.service import set_rule
+
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    eff = None
+    if effective_from:
+        try:
+            eff = dt.date.fromisoformat(effective_from)
+        except ValueError:
+            fail("--effective-from 应为 YYYY-MM-DD / --effective-from must be a date like 2027-01-01")
+    with unit_of_work() as s:
+        try:
+            set_rule(s, rule_set, key, parsed, by="cli", effective_from=eff)
+        except KeyError:
+            fail(f"没有此规则 / no rule {rule_set}.{key}; see `onetrip rules list`")
+    console.print(f"[green]{rule_set}.{key} = {parsed!r}[/]")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,49 @@
+"""One validated settings object (STYLE 8). Every setting reads from an ``ONETRIP_`` environment variable."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONETRIP_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.development
+    database_url: str = "sqlite:///./onetrip.db"
+    secret_key: str = DEV_SECRET
+    # Access tokens are short-lived; the web session also has an idle timeout (等保 2.0, RULES §10).
+    access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    jwt_issuer: str = "onetrip"
+    base_url: str = "http://127.0.0.1:8000"
+    default_locale: str = "zh_CN"
+    log_sql: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        weak = self.secret_key == DEV_SECRET or len(self.secret_key) < 32
+        if self.env == Environment.production and weak:
+            raise ValueError(
+                "ONETRIP_SECRET_KEY must be set to a random value of at least 32 characters in production "
+                "(生产环境必须设置至少32位的随机 ONETRIP_SECRET_KEY)"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

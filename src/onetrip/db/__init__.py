@@ -1,0 +1,1 @@
+"""Storage: one declarative base, engines for SQLite and PostgreSQL, migrations and seeds."""

@@ -1,0 +1,17 @@
+"""Import every model so Alembic and create_all see the whole schema."""
+
+from onetrip.access.models import BreakGlass, CareRelationship, Consent  # noqa: F401
+from onetrip.audit.models import AuditChainHead, AuditEvent  # noqa: F401
+from onetrip.identity.models import PatientRecord, Person  # noqa: F401
+from onetrip.interop.fhir.models import ResourceVersion  # noqa: F401
+from onetrip.outbox.models import OutboxEvent  # noqa: F401
+from onetrip.registry.models import (  # noqa: F401
+    Department,
+    MedicalCommunity,
+    Organization,
+    Practitioner,
+    SystemClient,
+    User,
+    UserSession,
+)
+from onetrip.rules.models import RuleValue  # noqa: F401

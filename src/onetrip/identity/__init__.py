@@ -1,0 +1,1 @@
+"""Persons (residents) and per-institution patient records — the split the master patient index builds on."""

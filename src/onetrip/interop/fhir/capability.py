@@ -1,0 +1,44 @@
+"""CapabilityStatement for /fhir/R4/metadata."""
+
+from __future__ import annotations
+
+from onetrip import __version__
+
+
+def _res(rtype: str, interactions: list[str], params: list[tuple[str, str]], versioning: str = "versioned") -> dict:
+    return {
+        "type": rtype, "versioning": versioning, "readHistory": versioning == "versioned",
+        "conditionalCreate": rtype in ("Patient", "Organization"), "updateCreate": False,
+        "interaction": [{"code": i} for i in interactions],
+        "searchParam": [{"name": n, "type": t} for n, t in params],
+    }
+
+
+def capability_statement(base: str) -> dict:
+    return {
+        "resourceType": "CapabilityStatement", "status": "active", "date": "2026-11-23", "kind": "instance",
+        "software": {"name": "OneTrip", "version": __version__},
+        "implementation": {"description": "OneTrip county medical-community platform", "url": base},
+        "fhirVersion": "4.0.1", "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "cors": False,
+                "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                         "code": "SMART-on-FHIR"}]}],
+                "description": "OAuth2 bearer tokens from POST /auth/token (password, client_credentials)",
+            },
+            "resource": [
+                _res("Patient", ["read", "vread", "history-instance", "search-type", "create", "update", "delete"],
+                     [("identifier", "token"), ("name", "string"), ("birthdate", "date"), ("gender", "token"),
+                      ("phone", "token"), ("telecom", "token"), ("organization", "reference")]),
+                _res("Organization", ["read", "vread", "history-instance", "search-type", "create", "update"],
+                     [("name", "string"), ("identifier", "token"), ("type", "token"), ("partof", "reference")]),
+                _res("Practitioner", ["read", "vread", "search-type", "create"],
+                     [("name", "string"), ("organization", "reference")]),
+                _res("AuditEvent", ["read", "search-type"],
+                     [("patient", "reference"), ("date", "date"), ("agent", "token"), ("subtype", "token"),
+                      ("outcome", "token")], versioning="no-version"),
+            ],
+        }],
+    }

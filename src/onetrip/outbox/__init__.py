@@ -1,0 +1,1 @@
+"""Transactional outbox: every state change writes an event in the same transaction."""

@@ -1,0 +1,2 @@
+"""Institutions (medical communities, hospitals, centres, stations), departments, practitioners, users
+and system clients."""

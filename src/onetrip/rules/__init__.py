@@ -1,0 +1,1 @@
+"""Rule tables: numbers from RULES.md as seeded, versioned rows an operator can change (DEVELOPERS §6)."""

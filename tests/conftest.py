@@ -1,0 +1,149 @@
+"""Test fixtures. The schema is built from the Alembic migrations (never create_all), once per run and
+database kind; each test module then gets its own fresh copy (a copied SQLite file, or a PostgreSQL
+database cloned from a template), so modules are isolated and tests see real commits and real locks.
+
+Database-backed tests run on both SQLite and PostgreSQL (fixture param ``db``). PostgreSQL comes from
+``ONETRIP_TEST_PG_URL`` (default postgresql://postgres@127.0.0.1:5432/test). With CI=true an unreachable
+PostgreSQL fails the run; elsewhere its half is skipped with a notice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from onetrip.db.migrate import upgrade
+from onetrip.db.session import make_engine
+
+PG_URL = os.environ.get("ONETRIP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_HOWTO = ("PostgreSQL half skipped: no server at {url} ({err}). To run it, start PostgreSQL "
+            "(e.g. `pg_ctlcluster 15 main start`) or set ONETRIP_TEST_PG_URL=postgresql://user@host:port/db")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--db", default="both", choices=["sqlite", "postgresql", "both"],
+                     help="which database(s) the database-backed tests run on")
+
+
+def pytest_generate_tests(metafunc):
+    if "db_kind" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("--db")
+        kinds = ["sqlite", "postgresql"] if choice == "both" else [choice]
+        metafunc.parametrize("db_kind", kinds, scope="module")
+
+
+def _pg_admin_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session")
+def _pg_template(tmp_path_factory) -> str | None:
+    """Migrate a template database once; None (with a reason) if PostgreSQL is unreachable."""
+    admin = create_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text("select 1"))
+    except Exception as e:  # noqa: BLE001 — any failure to connect means "not reachable"
+        admin.dispose()
+        msg = PG_HOWTO.format(url=PG_URL, err=type(e).__name__)
+        if IN_CI:
+            pytest.exit("CI=true but PostgreSQL is unreachable: " + msg, returncode=3)
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
+    name = f"onetrip_tpl_{worker}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    yield name
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+_counter = itertools.count()
+
+
+@dataclass
+class Database:
+    kind: str
+    url: str
+    engine: Engine
+    factory: sessionmaker[Session]
+
+    def session(self) -> Session:
+        return self.factory()
+
+
+@pytest.fixture(scope="module")
+def db(db_kind, request, tmp_path_factory) -> Database:
+    """A fresh, migrated database for this test module, with the default rule values seeded."""
+    from onetrip.rules.service import seed_rules
+
+    admin = None
+    if db_kind == "sqlite":
+        tpl: Path = request.getfixturevalue("_sqlite_template")
+        path = tmp_path_factory.mktemp("db") / "test.db"
+        shutil.copy(tpl, path)
+        url = f"sqlite:///{path}"
+    else:
+        tpl_name = request.getfixturevalue("_pg_template")
+        if tpl_name is None:
+            pytest.skip(PG_HOWTO.format(url=PG_URL, err="unreachable"))
+        name = f"onetrip_t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+        admin = create_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl_name}"'))
+        url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    engine = make_engine(url)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with factory() as s:
+        seed_rules(s)
+        s.commit()
+    yield Database(db_kind, url, engine, factory)
+    engine.dispose()
+    if admin is not None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def app(db):
+    from onetrip.app import create_app
+    from onetrip.config import Settings
+
+    return create_app(Settings(database_url=db.url), factory=db.factory)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def world(db):
+    """A small district: one medical community, a lead hospital A and a branch centre B, users at each,
+    an admin and a system client. Returned as a plain namespace of ids and credentials."""
+    from tests.factories import build_world
+
+    return build_world(db)
