@@ -9,6 +9,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onetrip.kit.errors import ApiError, operation_outcome
@@ -61,6 +63,26 @@ def install(app: FastAPI) -> None:
             text = f"此地址不支持 {request.method} / method {request.method} not allowed here"
         return JSONResponse(operation_outcome(text, code=code), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None), media_type=_media(request))
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError):
+        return JSONResponse(operation_outcome(
+            "记录已被并发修改，请刷新后重试 / the record was changed by someone else at the same time: reload and "
+            "retry", code="conflict"), status_code=409, media_type=_media(request))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError):
+        log.warning("integrity error on %s %s: %s", request.method, request.url.path, scrub(str(exc.orig))[:300])
+        return JSONResponse(operation_outcome(
+            "与已有数据冲突（可能是并发写入），请重试 / conflicts with existing data (possibly a concurrent write): "
+            "retry", code="conflict"), status_code=409, media_type=_media(request))
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, scrub(str(exc.orig))[:300])
+        return JSONResponse(operation_outcome("数据库暂时不可用，请稍后重试 / database busy or unavailable: retry shortly",
+                                              code="transient"), status_code=503, headers={"Retry-After": "2"},
+                            media_type=_media(request))
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):

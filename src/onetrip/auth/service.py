@@ -17,6 +17,7 @@ from onetrip.auth.principal import Principal
 from onetrip.auth.scopes import (
     ScopeError,
     format_scopes,
+    parse_scope,
     narrow,
     parse_scopes,
     scopes_for_roles,
@@ -162,7 +163,7 @@ def logout(session: Session, principal: Principal) -> None:
 
 def create_client(session: Session, name: str, scopes: str, organization_id: str | None = None) -> tuple[SystemClient, str]:
     try:
-        parsed = parse_scopes(scopes)
+        parsed = tuple(parse_scope(part) for part in scopes.split())  # strict: every word must be a scope
     except ScopeError as e:
         raise BadRequest(str(e)) from None
     if not parsed:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
@@ -97,9 +98,22 @@ def _link_person(session: Session, c: CleanPatient, data: PatientInput, current:
         return current, "new" if current.id_number is None else "id_number"
     person = Person(id_number=c.id_number, name=c.name, name_pinyin=c.name_pinyin, sex=c.sex,
                     birth_date=c.birth_date, phone=c.phone, **{f: getattr(data, f) for f in ADDRESS_FIELDS})
-    session.add(person)
-    session.flush()
-    return person, "id_number" if c.id_number else "new"
+    if c.id_number is None:
+        session.add(person)
+        session.flush()
+        return person, "new"
+    # Two institutions registering the same new resident at the same moment: the unique index on the
+    # ID number lets one insert win; the other links to the winner instead of failing.
+    try:
+        with session.begin_nested():
+            session.add(person)
+            session.flush()
+    except IntegrityError:
+        found = repo.person_by_id_number(session, c.id_number)
+        if found is None:
+            raise
+        return found, "id_number"
+    return person, "id_number"
 
 
 def _fill_person(person: Person, c: CleanPatient, data: PatientInput) -> None:
