@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from onetrip.access.policy import AccessFacts, decide
 
 BASE = dict(principal_org="A", is_operator=False, record_orgs=frozenset({"B"}), care_orgs=frozenset(),
-            consent=None, break_glass=False, default_policy="deny")
+            consent=None, break_glass=None, default_policy="deny")
 
 
 def facts(**kw) -> AccessFacts:
@@ -26,8 +26,9 @@ def test_consent_truth_table():
 def test_rules_in_order():
     assert decide(facts(is_operator=True, consent="deny")).rule == "A1"
     assert decide(facts(record_orgs=frozenset({"A", "B"}))).rule == "A2"
-    d = decide(facts(break_glass=True, consent="deny"))
+    d = decide(facts(break_glass="ETREAT", consent="deny"))
     assert d.allowed and d.rule == "A3" and d.purpose_of_use == "ETREAT"
+    assert decide(facts(break_glass="PATSFTY")).purpose_of_use == "PATSFTY"
     assert not decide(facts(consent="deny", care_orgs=frozenset({"A"}))).allowed  # refusal beats relationship
     assert decide(facts(care_orgs=frozenset({"A"}))).rule == "A5"
     assert decide(facts()).rule == "A6"
@@ -37,7 +38,8 @@ def test_rules_in_order():
        st.sampled_from(["permit", "deny"]))
 def test_no_access_without_a_basis(op, own, care, consent, glass, default):
     d = decide(facts(is_operator=op, record_orgs=frozenset({"A"} if own else {"B"}),
-                     care_orgs=frozenset({"A"} if care else set()), consent=consent, break_glass=glass,
+                     care_orgs=frozenset({"A"} if care else set()), consent=consent,
+                     break_glass="ETREAT" if glass else None,
                      default_policy=default))
     if d.allowed:
         assert op or own or glass or consent == "permit" or (care and consent != "deny") or (

@@ -9,8 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from onetrip.kit.identifiers import (
-    IdentifierError, make_resident_id, make_uscc, normalize_phone, normalize_sex, parse_resident_id,
-    upgrade_15_to_18, validate_uscc,
+    IdentifierError,
+    make_resident_id,
+    make_uscc,
+    normalize_phone,
+    normalize_sex,
+    parse_resident_id,
+    upgrade_15_to_18,
+    validate_uscc,
 )
 from onetrip.kit.masking import mask_id_number, mask_name, mask_phone, scrub
 from onetrip.kit.names import name_pinyin, normalize_name
@@ -105,3 +111,13 @@ def test_names():
     assert normalize_name("ＷＡＮＧ") == "WANG"
     assert name_pinyin("吕洋") == "lvyang"
     assert name_pinyin("陈丽") == "chenli"
+
+
+@pytest.mark.parametrize("raw", ["11010519491231002³", "٣٣٠٢٨١١٩٨٠٠٥١٧١٢٣١"])
+def test_non_ascii_digits_are_refused_not_crashed(raw):
+    with pytest.raises(IdentifierError):
+        parse_resident_id(raw)
+
+
+def test_full_width_digits_typed_on_a_chinese_keyboard_are_normalised():
+    assert parse_resident_id("１１０１０５１９４９１２３１００２Ｘ").number == "11010519491231002X"

@@ -4,7 +4,7 @@ Rules, applied in order:
   A1  An operator (admin role, a system client with a ``system/`` scope, the local CLI) may read:
       audited like everyone else.
   A2  A user whose institution holds a record of the person may read (registration = a care relationship).
-  A3  An active break-the-glass for this user and person permits (purpose ETREAT), even over a
+  A3  An active break-the-glass for this user and person permits (purpose = its reason, e.g. ETREAT), even over a
       recorded refusal — it is an emergency, and it is reviewed afterwards.
   A4  A consent on file decides: deny → deny, permit → permit (consent truth table, RULES §10).
   A5  An active care relationship (encounter, referral, contract, appointment) of the user's institution
@@ -25,7 +25,7 @@ class AccessFacts:
     record_orgs: frozenset[str]
     care_orgs: frozenset[str]
     consent: str | None  # "permit" | "deny" | None
-    break_glass: bool
+    break_glass: str | None  # the active break-the-glass reason code (ETREAT, ...), or None
     default_policy: str  # "permit" | "deny"
 
 
@@ -43,7 +43,7 @@ def decide(f: AccessFacts) -> Decision:
     if f.principal_org is not None and f.principal_org in f.record_orgs:
         return Decision(True, "A2", "own-institution record")
     if f.break_glass:
-        return Decision(True, "A3", "break-the-glass", purpose_of_use="ETREAT")
+        return Decision(True, "A3", "break-the-glass", purpose_of_use=f.break_glass)
     if f.consent == "deny":
         return Decision(False, "A4", "patient consent: deny")
     if f.consent == "permit":

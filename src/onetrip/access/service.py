@@ -33,7 +33,7 @@ def facts_for(session: Session, principal: Principal, person_ids: list[str]) -> 
     record_orgs: dict[str, set[str]] = defaultdict(set)
     care: dict[str, set[str]] = defaultdict(set)
     consent: dict[str, str] = {}
-    glass: set[str] = set()
+    glass: dict[str, str] = {}
     if ids and not principal.is_operator:
         org = principal.organization_id
         for pid, oid in session.execute(
@@ -62,17 +62,17 @@ def facts_for(session: Session, principal: Principal, person_ids: list[str]) -> 
         for c in sorted(rows, key=lambda c: (c.grantee_organization_id is not None, c.created_at)):
             consent[c.person_id] = c.decision
         if principal.kind == "user":
-            glass = set(session.scalars(
-                select(BreakGlass.person_id).where(
+            glass = dict(session.execute(
+                select(BreakGlass.person_id, BreakGlass.reason_code).where(
                     BreakGlass.user_id == principal.id, BreakGlass.person_id.in_(ids),
                     BreakGlass.ended_at.is_(None), BreakGlass.expires_at > now,
-                )
-            ))
+                ).order_by(BreakGlass.started_at)
+            ).all())
     return {
         pid: AccessFacts(
             principal_org=principal.organization_id, is_operator=principal.is_operator,
             record_orgs=frozenset(record_orgs[pid]), care_orgs=frozenset(care[pid]),
-            consent=consent.get(pid), break_glass=pid in glass, default_policy=policy,
+            consent=consent.get(pid), break_glass=glass.get(pid), default_policy=policy,
         )
         for pid in ids
     }
@@ -92,7 +92,7 @@ def require_read(session: Session, principal: Principal, person_id: str, what: s
     audit.record(session, principal, subtype, outcome=audit.OUTCOME_MINOR, outcome_desc=f"denied: {d.basis}",
                  person_ids=[person_id], what=[what], detail={"rule": d.rule, "basis": d.basis})
     raise AccessDenied(
-        "无权查看其他机构的患者信息：需要诊疗关系、患者授权或紧急访问（须填写理由）/ "
+        "无权查看其他机构的患者信息：需要诊疗关系、患者授权或紧急访问（须填写理由） / "
         "no access to this patient's data held by another institution: a care relationship, the patient's "
         "consent, or break-the-glass with a reason is required"
     )

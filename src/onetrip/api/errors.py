@@ -9,7 +9,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -36,9 +36,12 @@ def install(app: FastAPI) -> None:
         if error:  # OAuth2 (RFC 6749 §5.2) clients read these two fields
             body = {"error": error, "error_description": exc.message, **body}
         if request.url.path.startswith("/ui") and exc.status == 401:
-            from fastapi.responses import RedirectResponse
+            from fastapi.responses import RedirectResponse, Response
 
-            return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
+            target = f"/ui/login?next={request.url.path}"
+            if request.headers.get("hx-request") == "true":  # an HTMX fragment: redirect the whole page
+                return Response(status_code=200, headers={"HX-Redirect": target})
+            return RedirectResponse(target, status_code=303)
         return JSONResponse(body, status_code=exc.status, headers=exc.headers, media_type=_media(request))
 
     @app.exception_handler(RequestValidationError)
@@ -76,6 +79,14 @@ def install(app: FastAPI) -> None:
         return JSONResponse(operation_outcome(
             "与已有数据冲突（可能是并发写入），请重试 / conflicts with existing data (possibly a concurrent write): "
             "retry", code="conflict"), status_code=409, media_type=_media(request))
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError):
+        # Input the database cannot hold (NUL characters, numbers or text out of range) that got past
+        # the request validation: the client's input, so a 400.
+        return JSONResponse(operation_outcome(
+            "输入包含无法保存的字符或超出范围的值 / the input contains characters that cannot be stored (such as "
+            "NUL) or a value out of range", code="invalid"), status_code=400, media_type=_media(request))
 
     @app.exception_handler(OperationalError)
     async def _busy(request: Request, exc: OperationalError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
+from zoneinfo import ZoneInfo
 
 import jwt
 from sqlalchemy import select
@@ -17,8 +18,8 @@ from onetrip.auth.principal import Principal
 from onetrip.auth.scopes import (
     ScopeError,
     format_scopes,
-    parse_scope,
     narrow,
+    parse_scope,
     parse_scopes,
     scopes_for_roles,
 )
@@ -27,6 +28,8 @@ from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import ApiError, BadRequest, Unauthorized
 from onetrip.registry.models import SystemClient, User, UserSession
 from onetrip.rules.service import rule_values
+
+CHINA_TIME = ZoneInfo("Asia/Shanghai")
 
 
 class OAuthError(ApiError):
@@ -122,10 +125,11 @@ def login(session: Session, username: str, password: str, *, address: str | None
         raise AuditedLoginFailure("invalid_grant", "用户名或密码错误 / wrong user name or password")
     if is_locked(user.locked_until, now):
         audit.record(session, anon, "login", outcome=audit.OUTCOME_MINOR, outcome_desc="account locked")
+        local = user.locked_until.astimezone(CHINA_TIME)
         raise AuditedLoginFailure(
             "invalid_grant",
-            f"账户已锁定，请于 {user.locked_until:%H:%M} UTC 后重试或联系管理员 / account locked until "
-            f"{user.locked_until:%H:%M} UTC after repeated failures; try later or ask an admin",
+            f"账户已锁定，请于 {local:%H:%M}（北京时间）后重试或联系管理员 / account locked until "
+            f"{local:%H:%M} (China time) after repeated failures; try later or ask an admin",
         )
     if not verify_password(password, user.password_hash):
         user.failed_logins, user.locked_until = after_failure(

@@ -132,8 +132,11 @@ def demo(
     finally:
         session.close()
     elapsed = time.perf_counter() - started
+    counts = {k: summary[k] for k in ("organizations", "practitioners", "persons", "patient_records") if k in summary}
     console.print(f"[green]示范区县已加载 / demo district loaded[/] in {elapsed:.1f} s: "
-                  + ", ".join(f"{k} {v:,}" for k, v in summary.get("counts", {}).items()))
+                  + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    for row in summary.get("sample", [])[:3]:
+        console.print(f"  示例居民 / sample resident: {row.get('name')} {row.get('id_number')}")
     table = Table(title=f"登录账号 / sign-in accounts (password 密码: {DEMO_PASSWORD})")
     table.add_column("用户名 / user")
     table.add_column("角色 / role")
@@ -154,7 +157,8 @@ def _demo_users(session, summary: dict) -> list[tuple[str, str, str]]:
 
     orgs = {o.code: o for o in session.scalars(select(Organization))}
     wanted: list[tuple[str, list[str], str | None, str]] = [("admin", ["admin"], None, "系统管理员")]
-    for o in sorted(orgs.values(), key=lambda o: o.code):
+    priority = {"bureau": 0, "lead_hospital": 1, "district_hospital": 2, "branch_centre": 3}
+    for o in sorted(orgs.values(), key=lambda o: (priority.get(o.org_type, 9), o.code)):
         if o.org_type in ("lead_hospital", "district_hospital", "branch_centre"):
             wanted.append((f"doctor.{o.code.lower()}", ["clinician"], o.id, f"{o.name}医生"))
         if o.org_type == "lead_hospital":
@@ -168,7 +172,8 @@ def _demo_users(session, summary: dict) -> list[tuple[str, str, str]]:
     for username, roles, org_id, name in wanted:
         create_user(session, username, DEMO_PASSWORD, roles, name, org_id)
         out.append((username, ",".join(roles), by_id[org_id].name if org_id else "—"))
-    return out[:12] + ([("…", "", f"{len(out) - 12} more")] if len(out) > 12 else [])
+    more = len(out) - 12
+    return out[:12] + ([("…", "doctor.<code> / family.<code>", f"{more} more, one per institution")] if more > 0 else [])
 
 
 def _reset_database() -> None:

@@ -10,7 +10,9 @@ errors in words a person can fix.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from stdnum import exceptions as stdnum_errors
@@ -56,7 +58,7 @@ class ResidentId:
 
 def upgrade_15_to_18(number15: str) -> str:
     """R7.1: a first-generation 15-digit ID has a 2-digit year (19xx) and no check character."""
-    if len(number15) != 15 or not number15.isdigit():
+    if len(number15) != 15 or not (number15.isascii() and number15.isdigit()):
         raise IdentifierError("15位身份证号应为15位数字 / a 15-digit ID must be 15 digits")
     body = number15[:6] + "19" + number15[6:]
     return body + ric.calc_check_digit(body + "0")
@@ -72,7 +74,10 @@ def parse_resident_id(
     """Validate a resident ID (R7.1): length, digits, ISO 7064 MOD 11-2 check character, a real birth
     date not in the future, an area code known to GB/T 2260, and — when given — agreement with the
     sex and birth date registered alongside it. 15-digit numbers are converted to 18."""
-    number = ric.compact(raw or "").replace("x", "X")
+    # NFKC: full-width characters typed with a Chinese input method become ASCII (１２Ｘ → 12X).
+    number = ric.compact(unicodedata.normalize("NFKC", raw or "")).replace("x", "X")
+    if not number.isascii():  # full-width or other-script digits pass isdigit() but are not an ID
+        raise IdentifierError("身份证号只能包含半角数字和X / ID number may only contain digits 0-9 and X")
     converted = False
     if len(number) == 15:
         number = upgrade_15_to_18(number)
@@ -99,6 +104,7 @@ def parse_resident_id(
     return ResidentId(number=number, birth_date=birth, sex=sex, area_code=number[:6], converted_from_15=converted)
 
 
+@lru_cache(maxsize=8192)
 def area_code_known(code: str) -> bool:
     """Is this a GB/T 2260 county code that has ever existed? python-stdnum's ``get_birth_place``
     also demands the county existed in the birth year, which rejects real people registered after a

@@ -54,6 +54,11 @@ def _params(request: Request) -> list[tuple[str, str]]:
     return parse_qsl(request.url.query, keep_blank_values=True)
 
 
+def _ascii_digits(text: str) -> bool:
+    """str.isdigit() accepts '³' and other digits int() refuses; identifiers here are ASCII."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_if_match(value: str | None) -> int | None:
     if not value:
         return None
@@ -61,13 +66,13 @@ def parse_if_match(value: str | None) -> int | None:
     if v.startswith("W/"):
         v = v[2:]
     v = v.strip('"')
-    if not v.isdigit():
+    if not _ascii_digits(v):
         raise BadRequest('If-Match 应为 W/"版本号" / If-Match must look like W/"3"')
     return int(v)
 
 
 def _vid(vid: str) -> int:
-    if not vid.isdigit():
+    if not _ascii_digits(vid) or len(vid) > 9:
         raise NotFound(f"版本不存在 / no version {vid!r}")
     return int(vid)
 
@@ -408,7 +413,7 @@ def search_audit(request: Request, session: DB, principal: CurrentPrincipal) -> 
     if "outcome" in raw:
         stmt = stmt.where(AuditEvent.outcome == raw["outcome"])
     if "_id" in raw:
-        stmt = stmt.where(AuditEvent.seq == (int(raw["_id"]) if raw["_id"].isdigit() else -1))
+        stmt = stmt.where(AuditEvent.seq == (int(raw["_id"]) if _ascii_digits(raw["_id"]) and len(raw["_id"]) < 18 else -1))
     if "date" in raw:
         prefix, d = parse_date(raw["date"], "date")
         start = dt.datetime.combine(d, dt.time(), tzinfo=dt.UTC)
@@ -427,7 +432,7 @@ def search_audit(request: Request, session: DB, principal: CurrentPrincipal) -> 
 @router.get("/AuditEvent/{aid}")
 def read_audit(aid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
     _require_audit_reader(principal)
-    ev = session.get(AuditEvent, int(aid)) if aid.isdigit() and len(aid) < 18 else None
+    ev = session.get(AuditEvent, int(aid)) if _ascii_digits(aid) and len(aid) < 18 else None
     if ev is None:
         raise NotFound("审计事件不存在 / audit event not found")
     return fhir_response(mappers.audit_to_fhir(ev))

@@ -1,0 +1,526 @@
+"""The web UI (/ui): server-rendered Jinja2 pages with HTMX for live search. Assets are local (/static),
+because hospital intranets have no CDN.
+
+Every page goes through the same services as the API, so access decisions and audit rows are the same.
+Errors become HTML pages instead of OperationOutcomes; an audited denial is committed before the 403 page
+is shown. A 401 on /ui is turned into a redirect to the login page by ``api.errors``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from onetrip.access import service as access
+from onetrip.access.models import BreakGlass
+from onetrip.api.deps import COOKIE, DB, CurrentPrincipal, bearer_token, client_address
+from onetrip.audit import service as audit
+from onetrip.audit.models import AuditEvent
+from onetrip.auth import service as auth
+from onetrip.auth.principal import Principal
+from onetrip.identity import repository as identity_repo
+from onetrip.identity import service as identity
+from onetrip.identity.models import PatientRecord, Person
+from onetrip.identity.schemas import SearchParams
+from onetrip.kit.clock import as_utc, utcnow
+from onetrip.kit.errors import AccessDenied, ApiError, BadRequest, Forbidden, Unauthorized
+from onetrip.kit.identifiers import IdentifierError, normalize_phone, upgrade_15_to_18
+from onetrip.registry import service as registry
+from onetrip.registry.models import Organization, User
+from onetrip.web import i18n
+from onetrip.web.i18n import N_
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+AUDIT_PAGE_SIZE = 50
+SEARCH_PAGE_SIZE = 20
+ORG_ORDER = ["bureau", "lead_hospital", "district_hospital", "public_health", "branch_centre", "station"]
+SECURITY_HEADERS = {
+    # Patient data must not stay in a shared workstation's cache or leak through referrers or frames.
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+}
+
+
+# --- language, rendering ---------------------------------------------------------------------------
+
+def locale_of(request: Request) -> str:
+    """?lang= wins (and is remembered in a cookie), then the cookie, then the deployment default (zh_CN).
+    The browser's Accept-Language is deliberately ignored: the UI is Chinese unless a user switches."""
+    default = i18n.normalize_locale(request.app.state.settings.default_locale) or i18n.DEFAULT_LOCALE
+    return (i18n.normalize_locale(request.query_params.get("lang"))
+            or i18n.normalize_locale(request.cookies.get(i18n.LANG_COOKIE)) or default)
+
+
+def tr(request: Request, message: str, **variables: object) -> str:
+    """Translate a Python-side UI string (extracted with the keyword ``tr:2``)."""
+    return i18n.gettext(locale_of(request), message, **variables)
+
+
+def _lang_url(request: Request, lang: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", lang)]
+    return request.url.path + "?" + urlencode(params)
+
+
+def _me(session: Session, principal: Principal | None) -> dict[str, Any] | None:
+    if principal is None:
+        return None
+    user = session.get(User, principal.id) if principal.kind == "user" else None
+    org = session.get(Organization, principal.organization_id) if principal.organization_id else None
+    return {"principal": principal, "name": user.display_name if user else principal.name,
+            "username": principal.name, "org": org, "roles": sorted(principal.roles),
+            "is_admin": principal.is_admin}
+
+
+def is_htmx(request: Request) -> bool:
+    return (request.headers.get("hx-request") == "true"
+            and request.headers.get("hx-history-restore-request") != "true")
+
+
+def page(request: Request, template: str, *, session: Session | None = None, principal: Principal | None = None,
+         status: int = 200, **context: Any) -> HTMLResponse:
+    loc = locale_of(request)
+    other = "en" if loc == "zh_CN" else "zh_CN"
+    html = i18n.render(loc, template, request=request, me=_me(session, principal) if session else None,
+                       lang_switch={"url": _lang_url(request, other), "label": "English" if other == "en" else "中文"},
+                       path=request.url.path, **context)
+    resp = HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, "Vary": "HX-Request, Cookie"})
+    if i18n.normalize_locale(request.query_params.get("lang")):
+        resp.set_cookie(i18n.LANG_COOKIE, loc, max_age=365 * 24 * 3600, samesite="lax", httponly=True, path="/")
+    _refresh_token(request, principal, resp)
+    return resp
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _set_token_cookie(request: Request, response: Response, token: str) -> None:
+    # A session cookie (no max-age): closing the browser on a shared workstation ends it; the token's own
+    # expiry and the server-side idle timeout still apply.
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=_secure(request), path="/")
+
+
+def _refresh_token(request: Request, principal: Principal | None, response: Response) -> None:
+    """Sliding expiry: while a user keeps working, re-issue the cookie token once half its life is gone
+    (the server-side session and its idle timeout stay the real limit)."""
+    token = request.cookies.get(COOKIE)
+    if principal is None or principal.kind != "user" or not token or request.headers.get("authorization"):
+        return
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        exp, iat = int(claims["exp"]), int(claims["iat"])
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+        return
+    if exp - utcnow().timestamp() < (exp - iat) / 2:
+        _set_token_cookie(request, response, auth.issue_token(principal)[0])
+
+
+def safe_next(target: str | None) -> str:
+    """Only redirect within the UI (no open redirect)."""
+    t = (target or "").strip()
+    parts = urlsplit(t)
+    if not t.startswith("/ui") or t.startswith("//") or "\\" in t or parts.scheme or parts.netloc:
+        return "/ui/"
+    return t
+
+
+def _check_origin(request: Request) -> None:
+    """Belt and braces next to SameSite=Lax: a form POST must come from this site."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise Forbidden("请求来源不被接受 / cross-site request refused")
+
+
+# --- errors as pages -------------------------------------------------------------------------------
+
+ERROR_TITLES = {400: N_("The request could not be processed"), 403: N_("Access denied"), 404: N_("Not found"),
+                409: N_("Conflict"), 410: N_("This record was deleted")}
+
+
+def error_page(request: Request, session: Session, principal: Principal | None, exc: ApiError,
+               **context: Any) -> HTMLResponse:
+    title = ERROR_TITLES.get(exc.status, N_("Something went wrong"))
+    return page(request, "error.html", session=session, principal=principal, status=exc.status,
+                title=title, message=exc.message, status_code=exc.status,
+                audited=isinstance(exc, AccessDenied), **context)
+
+
+def _settle(session: Session, exc: ApiError) -> None:
+    """What the API does at the end of a failed request: keep an audited denial, drop the rest."""
+    if exc.commit_session:
+        session.commit()
+    else:
+        session.rollback()
+
+
+def html_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
+    """Render service errors (400/403/404/410...) as a page; 401 still goes to the login redirect."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return fn(*args, **kwargs)
+        except Unauthorized:
+            raise
+        except ApiError as e:
+            session: Session = kwargs["session"]
+            _settle(session, e)
+            return error_page(kwargs["request"], session, kwargs.get("principal"), e)
+
+    return wrapper
+
+
+# --- sign in / out ---------------------------------------------------------------------------------
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
+    return page(request, "login.html", next=safe_next(next), username="", error=None)
+
+
+@router.post("/login")
+def login_submit(request: Request, session: DB, username: Annotated[str, Form()] = "",
+                 password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/ui/") -> Response:
+    username = username.strip()[:64]
+    if not username or not password:
+        return page(request, "login.html", status=400, next=safe_next(next), username=username,
+                    error=tr(request, "Enter your user name and password."))
+    address = client_address(request)
+    try:
+        _check_origin(request)
+        user, us = auth.login(session, username, password, address=address, source="web")
+    except ApiError as e:
+        _settle(session, e)
+        return page(request, "login.html", status=400 if e.status < 500 else e.status, next=safe_next(next),
+                    username=username, error=i18n.pick(e.message, locale_of(request)),
+                    locked="锁定" in e.message)
+    principal = auth.principal_for_user(user, us.id, source="web", address=address)
+    token, _ttl = auth.issue_token(principal)
+    resp = RedirectResponse(safe_next(next), status_code=303)
+    _set_token_cookie(request, resp, token)
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request, session: DB) -> Response:
+    """End the server-side session (so the old token is refused) and clear the cookie."""
+    _check_origin(request)
+    token = bearer_token(request)
+    if token:
+        try:
+            principal = auth.principal_from_token(session, token, source="web", address=client_address(request))
+        except ApiError as e:
+            _settle(session, e)
+        else:
+            auth.logout(session, principal)
+    resp = RedirectResponse("/ui/login", status_code=303)
+    resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request))
+    return resp
+
+
+# --- home ------------------------------------------------------------------------------------------
+
+@router.get("/")
+@html_errors
+def home(request: Request, session: DB, principal: CurrentPrincipal) -> Response:
+    glass = []
+    if principal.kind == "user":
+        glass = list(session.scalars(
+            select(BreakGlass).where(BreakGlass.user_id == principal.id, BreakGlass.ended_at.is_(None),
+                                     BreakGlass.expires_at > utcnow()).order_by(BreakGlass.started_at.desc())))
+    return page(request, "home.html", session=session, principal=principal, glass=glass,
+                reasons=access.BREAK_GLASS_REASONS)
+
+
+# --- patient search --------------------------------------------------------------------------------
+
+def classify_query(q: str) -> tuple[str, SearchParams]:
+    """One search box: resident ID (18/15 characters), phone (11 digits or +86...), MRN (letters and
+    digits), pinyin (ASCII letters) or a Chinese name. Raises IdentifierError for a malformed phone."""
+    s = q.strip()
+    compact = s.replace(" ", "")
+    if (len(compact) == 18 and compact[:17].isdigit() and (compact[17].isdigit() or compact[17] in "xX")) or (
+            len(compact) == 15 and compact.isdigit()):
+        ident = compact.upper()
+        if len(ident) == 15:
+            with contextlib.suppress(IdentifierError):
+                ident = upgrade_15_to_18(ident)
+        return "identifier", SearchParams(identifier=ident, count=SEARCH_PAGE_SIZE)
+    digits = compact.replace("-", "")
+    if digits.startswith("+86") or (digits.isdigit() and len(digits) == 11):
+        return "phone", SearchParams(phone=normalize_phone(digits), count=SEARCH_PAGE_SIZE)
+    if s.isascii() and any(ch.isdigit() for ch in s):
+        return "mrn", SearchParams(identifier=compact, count=SEARCH_PAGE_SIZE)
+    if s.isascii():
+        return "pinyin", SearchParams(name=" ".join(s.split()), count=SEARCH_PAGE_SIZE)
+    return "name", SearchParams(name=s, count=SEARCH_PAGE_SIZE)
+
+
+def _org_names(session: Session, ids: set[str]) -> dict[str, Organization]:
+    if not ids:
+        return {}
+    return {o.id: o for o in session.scalars(select(Organization).where(Organization.id.in_(ids)))}
+
+
+@router.get("/patients")
+@html_errors
+def patients(request: Request, session: DB, principal: CurrentPrincipal, q: str = "") -> Response:
+    q = q.strip()[:64]
+    result, error, kind = None, None, None
+    if q:
+        try:
+            kind, params = classify_query(q)
+        except IdentifierError as e:
+            error = i18n.pick(str(e), locale_of(request))
+        else:
+            result = identity.search(session, principal, params)
+    orgs = _org_names(session, {r.organization_id for r in result.records}) if result else {}
+    ctx = {"q": q, "result": result, "error": error, "kind": kind, "orgs": orgs}
+    if is_htmx(request):
+        return page(request, "_results.html", session=session, principal=principal, **ctx)
+    return page(request, "patients.html", session=session, principal=principal, **ctx)
+
+
+# --- a patient / a person --------------------------------------------------------------------------
+
+def _subject_page(request: Request, session: Session, principal: Principal, person_id: str, *,
+                  record: PatientRecord | None = None) -> HTMLResponse:
+    """The patient page. With a record: that institution's registration, plus the person's other records
+    when the policy allows (an audited cross-institution read); without: the person's page."""
+    hidden_orgs = 0
+    if record is not None:
+        live = [r for r in identity_repo.records_of_person(session, person_id) if r.deleted_at is None]
+        own = [r for r in live if r.id == record.id or r.organization_id == principal.organization_id]
+        foreign = [r for r in live if r not in own]
+        decision = access.decisions(session, principal, [person_id])[person_id]
+        if foreign and decision.allowed:
+            _, visible = identity.read_person(session, principal, person_id)
+        else:
+            visible = own
+            hidden_orgs = len({r.organization_id for r in foreign})
+        subject: PatientRecord | Person = record
+    else:
+        person, visible = identity.read_person(session, principal, person_id)
+        subject = person
+    orgs = _org_names(session, {r.organization_id for r in visible})
+    return page(request, "patient.html", session=session, principal=principal, subject=subject, record=record,
+                person_id=person_id, records=visible, orgs=orgs, hidden_orgs=hidden_orgs,
+                glass=access.active_break_glass(session, principal, person_id),
+                reasons=access.BREAK_GLASS_REASONS, next=request.url.path)
+
+
+def _forbidden(request: Request, session: Session, principal: Principal, exc: AccessDenied, person_id: str | None,
+               next: str) -> HTMLResponse:
+    session.commit()  # the denial was audited; keep it
+    institutions = 0
+    if person_id:
+        institutions = session.scalar(
+            select(func.count(func.distinct(PatientRecord.organization_id))).where(
+                PatientRecord.person_id == person_id, PatientRecord.deleted_at.is_(None))) or 0
+    return error_page(request, session, principal, exc, person_id=person_id, next=next,
+                      reasons=access.BREAK_GLASS_REASONS, institutions=institutions)
+
+
+@router.get("/patients/{record_id}")
+@html_errors
+def patient(record_id: str, request: Request, session: DB, principal: CurrentPrincipal) -> Response:
+    try:
+        rec = identity.read(session, principal, record_id)
+    except AccessDenied as e:
+        raw = session.get(PatientRecord, record_id)
+        return _forbidden(request, session, principal, e, raw.person_id if raw else None, request.url.path)
+    return _subject_page(request, session, principal, rec.person_id, record=rec)
+
+
+@router.get("/patients/{record_id}/reveal")
+@html_errors
+def reveal(record_id: str, request: Request, session: DB, principal: CurrentPrincipal,
+           field: str = "id_number") -> Response:
+    """Show one unmasked identifier on request — itself an audited read of the record."""
+    if field not in ("id_number", "phone"):
+        raise BadRequest("只能显示证件号或电话 / only the ID number or the phone can be shown")
+    try:
+        rec = identity.read(session, principal, record_id)
+    except AccessDenied as e:
+        session.commit()
+        return error_page(request, session, principal, e)
+    return page(request, "_reveal.html", session=session, principal=principal, value=getattr(rec, field) or "")
+
+
+@router.get("/persons/{person_id}")
+@html_errors
+def person_page(person_id: str, request: Request, session: DB, principal: CurrentPrincipal) -> Response:
+    try:
+        return _subject_page(request, session, principal, person_id)
+    except AccessDenied as e:
+        return _forbidden(request, session, principal, e, person_id, request.url.path)
+
+
+# --- break the glass -------------------------------------------------------------------------------
+
+@router.get("/break-glass")
+@html_errors
+def break_glass_form(request: Request, session: DB, principal: CurrentPrincipal, person_id: str = "",
+                     next: str = "") -> Response:
+    if not person_id or session.get(Person, person_id) is None:
+        raise BadRequest("居民不存在 / person not found", status=404, code="not-found")
+    return page(request, "break_glass.html", session=session, principal=principal, person_id=person_id,
+                next=safe_next(next or f"/ui/persons/{person_id}"), reasons=access.BREAK_GLASS_REASONS,
+                error=None, reason_code="ETREAT", reason_text="")
+
+
+@router.post("/break-glass")
+@html_errors
+def break_glass_submit(request: Request, session: DB, principal: CurrentPrincipal,
+                       person_id: Annotated[str, Form()] = "", reason_code: Annotated[str, Form()] = "",
+                       reason_text: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
+    _check_origin(request)
+    target = safe_next(next or f"/ui/persons/{person_id}")
+    try:
+        access.start_break_glass(session, principal, person_id[:32], reason_code, reason_text)
+    except BadRequest as e:
+        session.rollback()
+        return page(request, "break_glass.html", session=session, principal=principal, status=400,
+                    person_id=person_id, next=target, reasons=access.BREAK_GLASS_REASONS,
+                    error=i18n.pick(e.message, locale_of(request)), reason_code=reason_code,
+                    reason_text=reason_text)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/break-glass/{bg_id}/end")
+@html_errors
+def break_glass_end(bg_id: str, request: Request, session: DB, principal: CurrentPrincipal,
+                    next: Annotated[str, Form()] = "") -> Response:
+    _check_origin(request)
+    access.end_break_glass(session, principal, bg_id)
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+# --- directory -------------------------------------------------------------------------------------
+
+def directory_tree(rows: list[dict]) -> list[dict]:
+    """[{community, nodes: [{org, staff, children: [...]}]}] — grouped by medical community, nested by
+    parent institution, lead hospitals first."""
+    def key(node: dict) -> tuple:
+        t = node["org"].org_type
+        return (ORG_ORDER.index(t) if t in ORG_ORDER else len(ORG_ORDER), node["org"].code)
+
+    groups: dict[str | None, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[r["community"]].append({"org": r["org"], "staff": r["staff"], "children": []})
+    out = []
+    for community in sorted(groups, key=lambda c: (c is None, c or "")):
+        nodes = groups[community]
+        by_id = {n["org"].id: n for n in nodes}
+        roots = []
+        for n in nodes:
+            parent = by_id.get(n["org"].parent_id)
+            (parent["children"] if parent is not None and parent is not n else roots).append(n)
+        for n in nodes:
+            n["children"].sort(key=key)
+        roots.sort(key=key)
+        out.append({"community": community, "nodes": roots, "count": len(nodes),
+                    "staff": sum(n["staff"] for n in nodes)})
+    return out
+
+
+@router.get("/directory")
+@html_errors
+def directory(request: Request, session: DB, principal: CurrentPrincipal) -> Response:
+    return page(request, "directory.html", session=session, principal=principal,
+                groups=directory_tree(registry.directory(session)))
+
+
+# --- audit log (admins) ----------------------------------------------------------------------------
+
+def _require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise Forbidden("只有管理员可以查看审计日志 / only admins can read the audit log")
+
+
+def _audit_context(request: Request, session: Session, principal: Principal) -> dict[str, Any]:
+    qp = request.query_params
+    person, user, outcome = (qp.get("person") or "").strip(), (qp.get("user") or "").strip(), qp.get("outcome") or ""
+    try:
+        page_no = max(1, int(qp.get("page") or 1))
+    except ValueError:
+        page_no = 1
+    stmt = select(AuditEvent)
+    if person:
+        stmt = stmt.where(AuditEvent.entity_person_id == person)
+    if user:
+        stmt = stmt.where(or_(AuditEvent.agent_name == user, AuditEvent.agent_user_id == user))
+    if outcome in ("0", "4", "8", "12"):
+        stmt = stmt.where(AuditEvent.outcome == outcome)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    events = list(session.scalars(stmt.order_by(AuditEvent.seq.desc())
+                                  .offset((page_no - 1) * AUDIT_PAGE_SIZE).limit(AUDIT_PAGE_SIZE)))
+    pages = max(1, (total + AUDIT_PAGE_SIZE - 1) // AUDIT_PAGE_SIZE)
+    filters = {"person": person, "user": user, "outcome": outcome}
+    base = {k: v for k, v in filters.items() if v}
+
+    def page_url(n: int) -> str:
+        return "/ui/audit?" + urlencode({**base, "page": n})
+
+    reviews = list(session.scalars(select(BreakGlass).where(BreakGlass.reviewed_at.is_(None))
+                                   .order_by(BreakGlass.started_at.desc()).limit(100)))
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_({b.user_id for b in reviews})))}
+    persons = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_({b.person_id for b in reviews})))}
+    orgs = _org_names(session, {b.organization_id for b in reviews if b.organization_id}
+                      | {e.agent_org_id for e in events if e.agent_org_id})
+    return {"events": events, "total": total, "page_no": page_no, "pages": pages, "filters": filters,
+            "prev_url": page_url(page_no - 1) if page_no > 1 else None,
+            "next_url": page_url(page_no + 1) if page_no < pages else None,
+            "reviews": reviews, "users": users, "persons": persons, "orgs": orgs,
+            "reasons": access.BREAK_GLASS_REASONS, "now": utcnow(), "as_utc": as_utc}
+
+
+@router.get("/audit")
+@html_errors
+def audit_log(request: Request, session: DB, principal: CurrentPrincipal) -> Response:
+    _require_admin(principal)
+    ctx = _audit_context(request, session, principal)
+    # Reading the audit log is itself recorded (who watches the watchers).
+    audit.record(session, principal, "search", what=["AuditEvent"],
+                 query="&".join(f"{k}={v}" for k, v in ctx["filters"].items() if v) + f"&page={ctx['page_no']}")
+    return page(request, "audit.html", session=session, principal=principal, verify=None, **ctx)
+
+
+@router.post("/audit/verify")
+@html_errors
+def audit_verify(request: Request, session: DB, principal: CurrentPrincipal) -> Response:
+    _require_admin(principal)
+    _check_origin(request)
+    started = dt.datetime.now(dt.UTC)
+    checked, problems = audit.verify(session)
+    verify = {"checked": checked, "problems": problems[:100], "more": max(0, len(problems) - 100),
+              "ok": not problems, "seconds": (dt.datetime.now(dt.UTC) - started).total_seconds()}
+    if is_htmx(request):
+        return page(request, "_verify.html", session=session, principal=principal, verify=verify)
+    return page(request, "audit.html", session=session, principal=principal, verify=verify,
+                **_audit_context(request, session, principal))
+
+
+@router.post("/audit/break-glass/{bg_id}/review")
+@html_errors
+def audit_review(bg_id: str, request: Request, session: DB, principal: CurrentPrincipal,
+                 outcome: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "") -> Response:
+    _require_admin(principal)
+    _check_origin(request)
+    access.review_break_glass(session, principal, bg_id, outcome, note.strip())
+    return RedirectResponse("/ui/audit#reviews", status_code=303)
