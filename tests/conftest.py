@@ -46,8 +46,9 @@ def _pg_admin_url(url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def _pg_template(tmp_path_factory) -> str | None:
-    """Migrate a template database once; None (with a reason) if PostgreSQL is unreachable."""
+def _pg_template(tmp_path_factory):
+    """Migrate a template database once and yield its name — or, if PostgreSQL is unreachable, the
+    notice explaining how to run the PostgreSQL half."""
     admin = create_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
@@ -57,7 +58,8 @@ def _pg_template(tmp_path_factory) -> str | None:
         msg = PG_HOWTO.format(url=PG_URL, err=type(e).__name__)
         if IN_CI:
             pytest.exit("CI=true but PostgreSQL is unreachable: " + msg, returncode=3)
-        return None
+        yield msg  # not a database name: the reason the PostgreSQL half is skipped
+        return
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
     name = f"onetrip_tpl_{worker}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as c:
@@ -104,8 +106,8 @@ def db(db_kind, request, tmp_path_factory) -> Database:
         url = f"sqlite:///{path}"
     else:
         tpl_name = request.getfixturevalue("_pg_template")
-        if tpl_name is None:
-            pytest.skip(PG_HOWTO.format(url=PG_URL, err="unreachable"))
+        if tpl_name.startswith("PostgreSQL half skipped"):
+            pytest.skip(tpl_name)
         name = f"onetrip_t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
         admin = create_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
         with admin.connect() as c:

@@ -104,3 +104,26 @@ def test_admin_and_system_client_read_across_institutions_audited(client, world,
     assert client.get(f"/fhir/R4/Patient/{rec}", headers=admin).status_code == 200
     reads = [e for e in _events(db, person) if e.subtype == "read"]
     assert reads and reads[-1].agent_name == world.users["admin"] and reads[-1].outcome == "0"
+
+
+def test_search_shows_granted_persons_however_common_the_name(client, world, db):
+    """A care relationship makes a person searchable at B even among hundreds of namesakes at A; the
+    namesakes stay invisible; a refusal hides the granted one again."""
+    from onetrip.auth.principal import cli_principal
+    from onetrip.identity import service as identity
+    from onetrip.identity.schemas import PatientInput
+
+    with db.session() as s:
+        recs = [identity.register(s, cli_principal(), PatientInput(organization_id=world.org_a, mrn=f"ZW-{i}",
+                                                                   name="张伟")) for i in range(230)]
+        target = recs[-1]
+        access.add_care_relationship(s, target.person_id, world.org_b, "referral")
+        s.commit()
+    doc_b = auth(token(client, world.users["doc_b"]))
+    b = client.get("/fhir/R4/Patient?name=zhangwei&_count=50", headers=doc_b).json()
+    assert [e["resource"]["id"] for e in b["entry"]] == [target.id]
+    with db.session() as s:
+        access.record_consent(s, cli_principal(), target.person_id, "deny", world.org_b)
+        s.commit()
+    b = client.get("/fhir/R4/Patient?name=zhangwei&_count=50", headers=doc_b).json()
+    assert b.get("entry", []) == []

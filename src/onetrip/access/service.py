@@ -78,6 +78,34 @@ def facts_for(session: Session, principal: Principal, person_ids: list[str]) -> 
     }
 
 
+def granted_person_ids(session: Session, principal: Principal):
+    """A subquery of the persons this principal may see at other institutions by a positive grant:
+    an active care relationship of their institution, a consent permitting it, or their own active
+    break-the-glass. Searches semi-join on it; results are still filtered through ``decide`` so that a
+    refusal (consent deny) wins."""
+    from sqlalchemy import union
+
+    now = utcnow()
+    org = principal.organization_id
+    parts = [
+        select(CareRelationship.person_id).where(
+            CareRelationship.organization_id == org, CareRelationship.starts_at <= now,
+            or_(CareRelationship.ends_at.is_(None), CareRelationship.ends_at > now)),
+        select(Consent.person_id).where(
+            Consent.decision == "permit", Consent.withdrawn_at.is_(None), Consent.starts_at <= now,
+            or_(Consent.ends_at.is_(None), Consent.ends_at > now),
+            or_(Consent.grantee_organization_id.is_(None), Consent.grantee_organization_id == org)),
+    ]
+    if principal.kind == "user":
+        parts.append(select(BreakGlass.person_id).where(
+            BreakGlass.user_id == principal.id, BreakGlass.ended_at.is_(None), BreakGlass.expires_at > now))
+    return union(*parts).subquery()
+
+
+def default_policy(session: Session) -> str:
+    return str(rule_values(session, "access").get("default_cross_institution", "deny"))
+
+
 def decisions(session: Session, principal: Principal, person_ids: list[str]) -> dict[str, Decision]:
     return {pid: decide(f) for pid, f in facts_for(session, principal, person_ids).items()}
 

@@ -33,9 +33,10 @@ def _prefix(column, value: str):
     return (column >= value) & (column < value + _MAX)
 
 
-def search_stmt(p: SearchParams, *, visible_orgs: list[str] | None, extra_person_ids: list[str] | None) -> Select:
+def search_stmt(p: SearchParams, *, visible_orgs: list[str] | None, extra_person_ids=None) -> Select:
     """Records matching ``p``. ``visible_orgs`` None = all institutions; otherwise records held by those
-    institutions or belonging to ``extra_person_ids`` (persons the caller has access to elsewhere)."""
+    institutions or belonging to ``extra_person_ids`` (a list or a subquery of person ids the caller has
+    access to elsewhere)."""
     stmt = select(PatientRecord).where(PatientRecord.deleted_at.is_(None))
     if p.identifier:
         ident = p.identifier.split("|")[-1].strip().upper()
@@ -61,14 +62,14 @@ def search_stmt(p: SearchParams, *, visible_orgs: list[str] | None, extra_person
         stmt = stmt.where(PatientRecord.organization_id == p.organization_id)
     if visible_orgs is not None:
         cond = PatientRecord.organization_id.in_(visible_orgs)
-        if extra_person_ids:
-            cond = or_(cond, PatientRecord.person_id.in_(extra_person_ids))
+        if extra_person_ids is not None:
+            cond = or_(cond, PatientRecord.person_id.in_(
+                extra_person_ids if isinstance(extra_person_ids, list) else select(extra_person_ids.c[0])))
         stmt = stmt.where(cond)
     return stmt
 
 
-def search(session: Session, p: SearchParams, *, visible_orgs: list[str] | None,
-           extra_person_ids: list[str] | None = None) -> tuple[list[PatientRecord], int | None]:
+def search(session: Session, p: SearchParams, *, visible_orgs: list[str] | None, extra_person_ids=None) -> tuple[list[PatientRecord], int | None]:
     stmt = search_stmt(p, visible_orgs=visible_orgs, extra_person_ids=extra_person_ids)
     rows = list(session.scalars(
         stmt.order_by(PatientRecord.name_pinyin, PatientRecord.id).offset(p.offset).limit(p.count + 1)
@@ -76,8 +77,7 @@ def search(session: Session, p: SearchParams, *, visible_orgs: list[str] | None,
     return rows, None
 
 
-def count(session: Session, p: SearchParams, *, visible_orgs: list[str] | None,
-          extra_person_ids: list[str] | None = None) -> int:
+def count(session: Session, p: SearchParams, *, visible_orgs: list[str] | None, extra_person_ids=None) -> int:
     stmt = search_stmt(p, visible_orgs=visible_orgs, extra_person_ids=extra_person_ids)
     return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
 

@@ -234,17 +234,22 @@ class SearchResult:
 
 def search(session: Session, principal: Principal, p: SearchParams, *, query_text: str = "") -> SearchResult:
     """Records the caller may see; one audit event per patient on the page (BALP)."""
+    hidden: list[str] = []
     if principal.is_operator:
         rows, _ = repo.search(session, p, visible_orgs=None)
-        hidden: list[str] = []
     else:
         own = [principal.organization_id] if principal.organization_id else []
-        extra = _persons_with_access(session, principal, p, own)
-        rows, _ = repo.search(session, p, visible_orgs=own, extra_person_ids=extra)
-        hidden = []
+        if access.default_policy(session) == "permit":
+            rows, _ = repo.search(session, p, visible_orgs=None)  # refusals are filtered out below
+        else:
+            rows, _ = repo.search(session, p, visible_orgs=own,
+                                  extra_person_ids=access.granted_person_ids(session, principal))
+        elsewhere = list({r.person_id for r in rows if r.organization_id not in own})
+        if elsewhere:  # a grant found them; a refusal (consent deny) still wins
+            allowed = access.decisions(session, principal, elsewhere)
+            rows = [r for r in rows if r.organization_id in own or allowed[r.person_id].allowed]
         if p.identifier and not rows:
-            hidden = [pid for pid in repo.persons_elsewhere(session, p, own)
-                      if pid not in set(extra)]
+            hidden = repo.persons_elsewhere(session, p, own)
     has_more = len(rows) > p.count
     rows = rows[: p.count]
     if rows:
@@ -254,16 +259,6 @@ def search(session: Session, principal: Principal, p: SearchParams, *, query_tex
         audit.record(session, principal, "search-type", query=query_text or _describe(p),
                      detail={"results": 0, "hidden_matches": len(hidden)})
     return SearchResult(rows, has_more, hidden)
-
-
-def _persons_with_access(session: Session, principal: Principal, p: SearchParams, own: list[str]) -> list[str]:
-    """Persons matching the query at other institutions whom the caller may read (care relationship,
-    consent, active break-the-glass). Bounded: the page can never exceed what the caller may see."""
-    candidates = repo.persons_elsewhere(session, p, own, limit=200)
-    if not candidates:
-        return []
-    allowed = access.decisions(session, principal, candidates)
-    return [pid for pid, d in allowed.items() if d.allowed]
 
 
 def _describe(p: SearchParams) -> str:

@@ -215,6 +215,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('patient_record', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_patient_record_id_number'), ['id_number'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patient_record_mrn'), ['mrn'], unique=False)
         batch_op.create_index(batch_op.f('ix_patient_record_name'), ['name'], unique=False)
         batch_op.create_index('ix_patient_record_name_pinyin_birth', ['name_pinyin', 'birth_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_patient_record_organization_id'), ['organization_id'], unique=False)
@@ -394,6 +395,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_patient_record_name_pinyin_birth')
         batch_op.drop_index(batch_op.f('ix_patient_record_name'))
         batch_op.drop_index(batch_op.f('ix_patient_record_id_number'))
+        batch_op.drop_index(batch_op.f('ix_patient_record_mrn'))
 
     op.drop_table('patient_record')
     with op.batch_alter_table('department', schema=None) as batch_op:
