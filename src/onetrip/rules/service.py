@@ -28,7 +28,12 @@ def rule_values(session: Session, rule_set: str, on: dt.date | None = None) -> d
 
 def seed_rules(session: Session) -> int:
     """Insert the seeded defaults that are missing; never overwrite an operator's change."""
-    data = json.loads(resources.files("onetrip.db.seeds").joinpath("rules.json").read_text("utf-8"))
+    seeds = resources.files("onetrip.db.seeds")
+    data = []
+    # rules.json plus one rules_<domain>.json per domain (each domain seeds its own numbers).
+    for entry in sorted(seeds.iterdir(), key=lambda e: e.name):
+        if entry.name.startswith("rules") and entry.name.endswith(".json"):
+            data.extend(json.loads(entry.read_text("utf-8")))
     existing = {(r.rule_set, r.key) for r in session.scalars(select(RuleValue))}
     added = 0
     for row in data:
