@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -17,9 +17,16 @@ from onetrip.api.endpoints import router as api_router
 from onetrip.auth.endpoints import router as auth_router
 from onetrip.config import Settings, get_settings
 from onetrip.db.session import make_engine
+from onetrip.interop.fhir.match import router as fhir_match_router
 from onetrip.interop.fhir.router import router as fhir_router
+from onetrip.scheduling.endpoints import router as scheduling_api_router
+from onetrip.scheduling.fhir import router as scheduling_fhir_router
+from onetrip.scheduling.web import router as scheduling_web_router
+from onetrip.web.mpi import router as web_mpi_router
+from onetrip.web.routes import router as web_router
 
 STATIC = Path(__file__).parent / "web" / "static"
+THREAD_POOL = 200
 
 
 def create_app(settings: Settings | None = None, factory: sessionmaker[Session] | None = None) -> FastAPI:
@@ -31,6 +38,10 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Sync endpoints run in AnyIO's thread pool (40 threads by default). Requests queued on a
+        # database lock can hold every thread while the one holding the lock waits for a thread to
+        # commit; a wider pool keeps 50+ concurrent bookers from stalling (see tests/scheduling).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_POOL
         yield
         if engine is not None:
             engine.dispose()
@@ -45,13 +56,14 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     errors.install(app)
     app.include_router(auth_router)
     app.include_router(api_router)
+    app.include_router(scheduling_api_router)
+    # Routers with FHIR paths of their own come before the main FHIR router and its catch-all.
+    app.include_router(fhir_match_router)  # Patient/$match
+    app.include_router(scheduling_fhir_router)  # Schedule, Slot, Appointment, $find/$hold/$book
     app.include_router(fhir_router)
-    try:
-        from onetrip.web.routes import router as web_router
-
-        app.include_router(web_router)
-    except ImportError as e:  # pragma: no cover - only while the web package is being built
-        logging.getLogger("onetrip").warning("web UI not loaded: %s", e)
+    app.include_router(web_router)
+    app.include_router(web_mpi_router)
+    app.include_router(scheduling_web_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

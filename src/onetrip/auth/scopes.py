@@ -52,13 +52,16 @@ def allows(scopes: tuple[Scope, ...], resource: str, permission: str) -> bool:
 
 
 # What each role may do, as SMART scopes. A token never gets more than its role allows.
+_DIRECTORY = "user/Organization.rs user/Practitioner.rs"
+_BOOKING = "user/Schedule.rs user/Slot.rs user/Appointment.crus user/ServiceRequest.crs"
 ROLE_SCOPES: dict[str, str] = {
     "admin": "user/*.cruds",
-    "clinician": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
-    "nurse": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
-    "scheduler": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
-    "family_doctor": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
-    "vaccinator": "user/Patient.crus user/Organization.rs user/Practitioner.rs",
+    "clinician": f"user/Patient.crus {_DIRECTORY} {_BOOKING}",
+    "nurse": f"user/Patient.crus {_DIRECTORY} {_BOOKING}",
+    "scheduler": f"user/Patient.crus {_DIRECTORY} user/Schedule.crus user/Slot.crs user/Appointment.crus "
+                 "user/ServiceRequest.crs",
+    "family_doctor": f"user/Patient.crus {_DIRECTORY} {_BOOKING}",
+    "vaccinator": f"user/Patient.crus {_DIRECTORY}",
     # Bureau managers work with aggregates and the directory, not with individual records.
     "bureau_manager": "user/Organization.rs user/Practitioner.rs",
 }

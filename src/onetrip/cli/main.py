@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from onetrip.cli.mpi import mpi_app
+from onetrip.cli.scheduling import scheduling_app
 from onetrip.config import get_settings
 
 app = typer.Typer(help="OneTrip 医共体平台 — 数据多跑路，群众少跑腿", no_args_is_help=True, add_completion=False)
@@ -26,6 +28,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(client_app, name="client")
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
+app.add_typer(mpi_app, name="mpi")
+app.add_typer(scheduling_app, name="scheduling")
 console = Console()
 err = Console(stderr=True)
 
@@ -126,6 +130,14 @@ def demo(
                                     batch_commit=session.commit)
             users = _demo_users(session, summary)
             session.commit()
+            from onetrip.demo.scheduling import load_scheduling
+            from onetrip.kit.clock import utcnow
+            from onetrip.scheduling.calendar import local_date
+
+            on_progress("scheduling", 0, 1)
+            load_scheduling(session, seed=seed, today=local_date(utcnow()))
+            session.commit()
+            on_progress("scheduling", 1, 1)
     except BaseException:
         session.rollback()
         raise

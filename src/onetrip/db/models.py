@@ -2,7 +2,14 @@
 
 from onetrip.access.models import BreakGlass, CareRelationship, Consent  # noqa: F401
 from onetrip.audit.models import AuditChainHead, AuditEvent  # noqa: F401
-from onetrip.identity.models import PatientRecord, Person  # noqa: F401
+from onetrip.identity.models import (  # noqa: F401
+    MatchModel,
+    MatchReview,
+    NotAMatch,
+    PatientRecord,
+    Person,
+    PersonMerge,
+)
 from onetrip.interop.fhir.models import ResourceVersion  # noqa: F401
 from onetrip.outbox.models import OutboxEvent  # noqa: F401
 from onetrip.registry.models import (  # noqa: F401
@@ -15,3 +22,12 @@ from onetrip.registry.models import (  # noqa: F401
     UserSession,
 )
 from onetrip.rules.models import RuleValue  # noqa: F401
+from onetrip.scheduling.models import (  # noqa: F401
+    Appointment,
+    Closure,
+    ExamOrder,
+    ExamType,
+    Resource,
+    Slot,
+    WeeklyTemplate,
+)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from onetrip.db.base import Base, IdMixin, SearchKey, TimestampMixin, VersionedMixin
+from onetrip.db.base import Base, IdMixin, JSONVariant, SearchKey, TimestampMixin, VersionedMixin
+from onetrip.kit.clock import utcnow
 
 
 class AddressMixin:
@@ -32,6 +33,9 @@ class Person(IdMixin, TimestampMixin, VersionedMixin, AddressMixin, Base):
     birth_date: Mapped[dt.date | None]
     phone: Mapped[str | None] = mapped_column(String(20), doc="E.164 (R7.5)")
     deceased: Mapped[bool] = mapped_column(default=False)
+    merged_into_id: Mapped[str | None] = mapped_column(
+        ForeignKey("person.id"), index=True,
+        doc="set when this person was merged into another (FHIR Patient.link replaced-by); cleared by unmerge")
 
 
 class PatientRecord(IdMixin, TimestampMixin, VersionedMixin, AddressMixin, Base):
@@ -41,6 +45,7 @@ class PatientRecord(IdMixin, TimestampMixin, VersionedMixin, AddressMixin, Base)
     __table_args__ = (
         UniqueConstraint("organization_id", "mrn"),
         Index("ix_patient_record_name_pinyin_birth", "name_pinyin", "birth_date"),
+        Index("ix_patient_record_birth_sex_district", "birth_date", "sex", "district"),  # MPI blocking key
     )
     person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
@@ -56,3 +61,73 @@ class PatientRecord(IdMixin, TimestampMixin, VersionedMixin, AddressMixin, Base)
     link_method: Mapped[str] = mapped_column(
         String(16), default="new", doc="how person_id was set: id_number | new | mpi | manual"
     )
+    replaced_by_id: Mapped[str | None] = mapped_column(
+        ForeignKey("patient_record.id"),
+        doc="a duplicate registration at the same institution merged into this record (Patient.link replaced-by)")
+
+
+class MatchModel(IdMixin, Base):
+    """A versioned Fellegi–Sunter model: Splink's model JSON (m and u per comparison level, λ).
+    The newest active row is used online; without one, the packaged ``default_model.json``."""
+
+    __tablename__ = "match_model"
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    model: Mapped[dict] = mapped_column(JSONVariant, doc="Splink settings JSON with trained m/u")
+    training: Mapped[dict] = mapped_column(JSONVariant, doc="records, source, seconds")
+
+
+class MatchReview(IdMixin, TimestampMixin, Base):
+    """A possible duplicate waiting for a person to decide (review queue): ``record_id`` (now belonging to
+    ``person_id``) may be the same resident as ``candidate_person_id``."""
+
+    __tablename__ = "match_review"
+    __table_args__ = (
+        UniqueConstraint("record_id", "candidate_person_id"),
+        Index("ix_match_review_status_created", "status", "created_at"),
+    )
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("patient_record.id"))
+    candidate_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    candidate_record_id: Mapped[str | None] = mapped_column(ForeignKey("patient_record.id"))
+    match_weight: Mapped[float] = mapped_column(Float)
+    match_probability: Mapped[float] = mapped_column(Float)
+    levels: Mapped[dict] = mapped_column(JSONVariant, doc="comparison → level label")
+    source: Mapped[str] = mapped_column(String(16), doc="online | update | relink")
+    model_version: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open", doc="open | linked | merged | not_a_match | closed")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None]
+    merge_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class NotAMatch(IdMixin, Base):
+    """A remembered decision that two persons are different residents; the MPI never proposes the pair
+    again. Stored with ``person_id`` < ``other_person_id``."""
+
+    __tablename__ = "not_a_match"
+    __table_args__ = (UniqueConstraint("person_id", "other_person_id"),)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
+    other_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    decided_by: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    review_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class PersonMerge(IdMixin, Base):
+    """One link (a record moved to another person) or merge (all of a person's records moved), with the
+    exact prior state so ``unmerge`` can restore it. ``person_id`` is the surviving person."""
+
+    __tablename__ = "person_merge"
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True, doc="survivor")
+    merged_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8), doc="link | merge")
+    before: Mapped[dict] = mapped_column(JSONVariant, doc="persons' and records' prior values")
+    status: Mapped[str] = mapped_column(String(8), default="active", doc="active | undone")
+    reason: Mapped[str | None] = mapped_column(String(255))
+    merged_by: Mapped[str] = mapped_column(String(64))
+    merged_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    unmerged_by: Mapped[str | None] = mapped_column(String(64))
+    unmerged_at: Mapped[dt.datetime | None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, text, union
 from sqlalchemy.orm import Session
 
 from onetrip.identity.models import PatientRecord, Person
@@ -93,3 +93,72 @@ def persons_elsewhere(session: Session, p: SearchParams, exclude_orgs: list[str]
 
 def pinyin_of(name: str) -> str:
     return name_pinyin(name)
+
+
+# --- master patient index --------------------------------------------------------------------------------
+
+
+def mpi_candidates(session: Session, *, id_number: str | None, phone: str | None, pinyin_keys: list[str],
+                   birth_date, sex: str | None, district: str | None, limit: int,
+                   exclude_record_id: str | None = None) -> list[PatientRecord]:
+    """Records sharing a blocking key (issue 3 §2): resident ID; phone; pinyin name + birth date; birth
+    date + sex + district. One indexed query per key (ix_patient_record_id_number, _phone,
+    _name_pinyin_birth, _birth_sex_district), each capped at ``limit``."""
+    base = select(PatientRecord.id).where(PatientRecord.deleted_at.is_(None))
+    if exclude_record_id:
+        base = base.where(PatientRecord.id != exclude_record_id)
+    queries = []
+    if id_number:
+        queries.append(base.where(PatientRecord.id_number == id_number))
+    if phone:
+        queries.append(base.where(PatientRecord.phone == phone))
+    if pinyin_keys and birth_date:
+        dates = [birth_date]
+        if birth_date.day <= 12 and birth_date.day != birth_date.month:  # a day/month swap is a valid date
+            dates.append(birth_date.replace(month=birth_date.day, day=birth_date.month))
+        queries.append(base.where(PatientRecord.name_pinyin.in_(pinyin_keys), PatientRecord.birth_date.in_(dates)))
+    if birth_date and sex and district:
+        queries.append(base.where(PatientRecord.birth_date == birth_date, PatientRecord.sex == sex,
+                                  PatientRecord.district == district))
+    if not queries:
+        return []
+    # One round trip: each key's indexed lookup, capped, then the records themselves.
+    ids = union(*(q.limit(limit).subquery().select() for q in queries)).subquery()
+    return list(session.scalars(select(PatientRecord).where(PatientRecord.id.in_(select(ids.c.id)))))
+
+
+def persons_by_ids(session: Session, ids: list[str]) -> dict[str, Person]:
+    if not ids:
+        return {}
+    return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}
+
+
+def not_a_match_pairs(session: Session, person_id: str, others: list[str]) -> set[str]:
+    """Of ``others``, the persons remembered as not the same resident as ``person_id``."""
+    from onetrip.identity.models import NotAMatch
+
+    if not others:
+        return set()
+    rows = session.execute(select(NotAMatch.person_id, NotAMatch.other_person_id).where(
+        or_((NotAMatch.person_id == person_id) & NotAMatch.other_person_id.in_(others),
+            (NotAMatch.other_person_id == person_id) & NotAMatch.person_id.in_(others))))
+    return {b if a == person_id else a for a, b in rows}
+
+
+def records_replaced_by(session: Session, record_id: str) -> list[str]:
+    """Duplicate registrations merged into ``record_id`` (FHIR Patient.link replaces)."""
+    return list(session.scalars(select(PatientRecord.id).where(PatientRecord.replaced_by_id == record_id)
+                                .order_by(PatientRecord.id)))
+
+
+def lock_blocking_keys(session: Session, keys: list[str]) -> None:
+    """Serialise concurrent registrations that share a blocking key, so the second one sees the first
+    and links to it (issue 3 acceptance: two institutions, one new person). PostgreSQL: transaction-scoped
+    advisory locks, taken in sorted order (no deadlock). SQLite: writers are already serialised by
+    BEGIN IMMEDIATE, nothing to do."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    if keys:  # one round trip; the ordered subquery fixes the locking order
+        session.execute(text("SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM "
+                             "(SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS ordered"),
+                        {"keys": ["mpi:" + k for k in sorted(set(keys))]})

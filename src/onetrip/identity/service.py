@@ -1,6 +1,7 @@
 """Registering, changing, reading and searching patient records — always through the access policy,
-always audited. Records link to a person here only on an exact, valid resident ID number (the master
-patient index, a later issue, adds probabilistic matching on top of this split)."""
+always audited. A record links to a person on an exact, valid resident ID number; otherwise the master
+patient index (``identity.mpi``, issue 3) scores the candidates and links, queues a review, or creates a
+new person."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from onetrip.access import service as access
 from onetrip.audit import service as audit
 from onetrip.auth.principal import Principal
+from onetrip.identity import matching, mpi
 from onetrip.identity import repository as repo
 from onetrip.identity.models import PatientRecord, Person
 from onetrip.identity.schemas import PatientInput, SearchParams
@@ -86,7 +88,14 @@ def _check_write(principal: Principal, organization_id: str) -> None:
         raise AccessDenied("只能登记或修改本机构的患者 / you can only register or change your own institution's patients")
 
 
-def _link_person(session: Session, c: CleanPatient, data: PatientInput, current: Person | None) -> tuple[Person, str]:
+def _features(c: CleanPatient, data: PatientInput) -> matching.Features:
+    return matching.features(name=c.name, birth_date=c.birth_date, sex=c.sex, id_number=c.id_number,
+                             phone=c.phone, district=data.district, street=data.street,
+                             address_line=data.address_line)
+
+
+def _link_person(session: Session, c: CleanPatient, data: PatientInput, current: Person | None,
+                 match: mpi.OnlineMatch | None = None) -> tuple[Person, str]:
     if c.id_number:
         found = repo.person_by_id_number(session, c.id_number)
         if found is not None:
@@ -96,6 +105,20 @@ def _link_person(session: Session, c: CleanPatient, data: PatientInput, current:
             return current, "id_number"
     if current is not None and (c.id_number is None or current.id_number == c.id_number):
         return current, "new" if current.id_number is None else "id_number"
+    if current is None and match is not None and match.decision == matching.LINK and match.person is not None:
+        person = match.person
+        if c.id_number and person.id_number is None:
+            try:  # the ID is new to the registry (checked above); a concurrent writer may just have added it
+                with session.begin_nested():
+                    person.id_number = c.id_number
+                    session.flush()
+            except IntegrityError:
+                session.refresh(person)
+                found = repo.person_by_id_number(session, c.id_number)
+                if found is not None:
+                    return found, "id_number"
+                raise
+        return person, "mpi"
     person = Person(id_number=c.id_number, name=c.name, name_pinyin=c.name_pinyin, sex=c.sex,
                     birth_date=c.birth_date, phone=c.phone, **{f: getattr(data, f) for f in ADDRESS_FIELDS})
     if c.id_number is None:
@@ -137,7 +160,10 @@ def register(session: Session, principal: Principal, data: PatientInput) -> Pati
     if repo.record_by_mrn(session, data.organization_id, data.mrn) is not None:
         raise BadRequest(f"该机构已有此病案号 / MRN {data.mrn!r} already exists at this institution",
                          status=409, code="duplicate", expression=["identifier"])
-    person, method = _link_person(session, c, data, None)
+    match = None
+    if not (c.id_number and repo.person_by_id_number(session, c.id_number) is not None):
+        match = mpi.match_online(session, _features(c, data))
+    person, method = _link_person(session, c, data, None, match)
     _fill_person(person, c, data)
     rec = PatientRecord(person_id=person.id, organization_id=data.organization_id, mrn=data.mrn, name=c.name,
                         name_pinyin=c.name_pinyin, sex=c.sex, birth_date=c.birth_date, id_number=c.id_number,
@@ -149,6 +175,13 @@ def register(session: Session, principal: Principal, data: PatientInput) -> Pati
     audit.record(session, principal, "create", person_ids=[person.id], what=[f"Patient/{rec.id}"])
     record_event(session, "patient.created", "Patient", rec.id,
                  {"organization_id": rec.organization_id, "link_method": method}, person_id=person.id)
+    if method == "mpi" and match is not None:
+        top = match.candidates[0]
+        record_event(session, "person.linked", "Patient", rec.id,
+                     {"record_id": rec.id, "to_person_id": person.id, "method": "mpi",
+                      "match_weight": top.score.match_weight, "model": match.model_version}, person_id=person.id)
+    elif match is not None and match.decision != matching.NEW:
+        mpi.queue_reviews(session, rec, match, source="online")
     return rec
 
 
@@ -171,7 +204,11 @@ def update(session: Session, principal: Principal, record_id: str, data: Patient
     if data.mrn != rec.mrn and repo.record_by_mrn(session, rec.organization_id, data.mrn) is not None:
         raise BadRequest(f"该机构已有此病案号 / MRN {data.mrn!r} already exists", status=409, code="duplicate")
     person = session.get(Person, rec.person_id)
-    if c.id_number != rec.id_number:
+    demographics_changed = (c.name, c.sex, c.birth_date, c.id_number, c.phone) != (
+        rec.name, rec.sex, rec.birth_date, rec.id_number, rec.phone) or any(
+        getattr(data, f) != getattr(rec, f) for f in ADDRESS_FIELDS)
+    id_changed = c.id_number != rec.id_number
+    if id_changed:
         person, rec.link_method = _link_person(session, c, data, person if c.id_number else None)
         rec.person_id = person.id
     _fill_person(person, c, data)
@@ -184,6 +221,12 @@ def update(session: Session, principal: Principal, record_id: str, data: Patient
     snapshot_patient(session, rec, "PUT")
     audit.record(session, principal, "update", person_ids=[rec.person_id], what=[f"Patient/{rec.id}"])
     record_event(session, "patient.updated", "Patient", rec.id, {"version": rec.version_id}, person_id=rec.person_id)
+    if demographics_changed and not (id_changed and rec.link_method == "id_number"):
+        # Changed demographics may reveal a duplicate: queue it for review (never moved silently).
+        match = mpi.match_online(session, _features(c, data), exclude_record_id=rec.id,
+                                 exclude_person_id=rec.person_id)
+        if match.decision != matching.NEW:
+            mpi.queue_reviews(session, rec, match, source="update")
     return rec
 
 
@@ -213,14 +256,20 @@ def read(session: Session, principal: Principal, record_id: str, *, subtype: str
         access.require_read(session, principal, rec.person_id, f"Patient/{rec.id}", subtype)
     if rec.deleted_at is not None:
         raise Gone("患者记录已删除 / patient record was deleted")
+    # MPI merges: the FHIR view shows Patient.link replaces (replaced-by comes from the column itself).
+    rec.replaces_ids = repo.records_replaced_by(session, rec.id)
     return rec
 
 
 def read_person(session: Session, principal: Principal, person_id: str) -> tuple[Person, list[PatientRecord]]:
-    """The person and every record of theirs — a cross-institution read, through the policy."""
+    """The person and every record of theirs — a cross-institution read, through the policy. A person
+    merged into another (MPI) answers with the surviving person (check ``person.id``)."""
     person = session.get(Person, person_id)
     if person is None:
         raise NotFound("居民不存在 / person not found")
+    if person.merged_into_id:
+        person_id = mpi.surviving_person_id(session, person_id)
+        person = session.get(Person, person_id)
     access.require_read(session, principal, person_id, f"Person/{person_id}")
     return person, [r for r in repo.records_of_person(session, person_id) if r.deleted_at is None]
 

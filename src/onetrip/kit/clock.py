@@ -12,3 +12,9 @@ def utcnow() -> dt.datetime:
 def as_utc(value: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes; we store UTC, so a naive value is UTC."""
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# Dates a health service can mean. Arithmetic on them (± days, a year of figures) stays inside what
+# Python's date supports, so input such as 0001-01-01 is refused with a 4xx instead of overflowing.
+MIN_SERVICE_DATE = dt.date(1900, 1, 1)
+MAX_SERVICE_DATE = dt.date(2200, 12, 31)

@@ -106,6 +106,11 @@ def patient_to_fhir(rec: PatientRecord, org: Organization | None) -> dict:
         "birthDate": rec.birth_date.isoformat() if rec.birth_date else None,
         "address": [address] if len(address) > 2 else [],
         "managingOrganization": _ref("Organization", rec.organization_id, org.name if org else None),
+        # MPI (issue 3 §5): a duplicate registration merged into another record points at the survivor.
+        # The survivor lists the records it replaces when the read path filled ``replaces_ids``.
+        "link": ([{"other": _ref("Patient", rec.replaced_by_id), "type": "replaced-by"}]
+                 if getattr(rec, "replaced_by_id", None) else [])
+        + [{"other": _ref("Patient", x), "type": "replaces"} for x in getattr(rec, "replaces_ids", ())],
     })
 
 

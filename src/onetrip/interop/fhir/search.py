@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode
 
+from onetrip.kit.clock import MAX_SERVICE_DATE
 from onetrip.kit.errors import BadRequest
 
 COMMON = {"_count", "_offset", "_format", "_pretty", "_summary", "_total"}
 MAX_COUNT = 200
+MIN_DATE, MAX_DATE = dt.date(1800, 1, 1), MAX_SERVICE_DATE  # room for ± a day or a year of arithmetic
 
 
 def check_params(params: list[tuple[str, str]], allowed: set[str], resource_type: str) -> dict[str, str]:
@@ -45,12 +47,16 @@ def parse_date(value: str, name: str) -> tuple[str, dt.date]:
     text = value[2:] if value[:2] == prefix and value[:2] in ("eq", "ge", "le", "gt", "lt") else value
     try:
         if len(text) == 4:
-            return prefix + "-year", dt.date(int(text), 1, 1)
-        if len(text) == 7:
-            return prefix + "-month", dt.date(int(text[:4]), int(text[5:7]), 1)
-        return prefix, dt.date.fromisoformat(text)
+            kind, value = prefix + "-year", dt.date(int(text), 1, 1)
+        elif len(text) == 7:
+            kind, value = prefix + "-month", dt.date(int(text[:4]), int(text[5:7]), 1)
+        else:
+            kind, value = prefix, dt.date.fromisoformat(text)
     except ValueError:
         raise BadRequest(f"{name} 日期格式应为 YYYY-MM-DD / {name} must be a date like 1980-05-17") from None
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise BadRequest(f"{name} 日期超出范围 / {name} must lie between {MIN_DATE} and {MAX_DATE}")
+    return kind, value
 
 
 def bundle(resources: list[dict], base_url: str, resource_type: str, params: dict[str, str], count: int,

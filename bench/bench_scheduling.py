@@ -1,0 +1,283 @@
+"""Scheduling benchmarks (issue 5). Not part of the test run.
+
+1. itinerary — a synthetic fortnight of slots over a county's imaging resource set; N patients (default
+   2,000) with 1–4 exams each arrive one after another. Each is booked twice, on two copies of the
+   capacity: by the itinerary (CP-SAT with greedy fallback) and by greedy first-available (what a desk
+   without an itinerary does). Reports trips per patient, minutes on site, rule violations, solve p50/p95.
+2. booking — throughput of concurrent bookings through the service on PostgreSQL (or SQLite): W worker
+   threads, each with its own session per booking, race over slots with a few places each; reports
+   bookings/s and checks no slot is over-booked and every success has exactly one row.
+
+    .venv/bin/python bench/bench_scheduling.py itinerary --patients 2000
+    .venv/bin/python bench/bench_scheduling.py booking --url postgresql://postgres@127.0.0.1:5432/bench_sched
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import statistics
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from onetrip.scheduling import itinerary, rules
+from onetrip.scheduling.calendar import local_datetime, template_weekday
+from onetrip.scheduling.itinerary import Candidate
+from onetrip.scheduling.rules import Exam, Placed, RuleParams
+
+CATALOGUE = {e["code"]: e for e in json.loads(
+    (Path(__file__).parents[1] / "src/onetrip/db/seeds/exam_catalogue.json").read_text("utf-8"))}
+# modality: (devices, slot minutes); sized so a fortnight's places are ~1.3× the demand of 2,000 patients
+RESOURCES = {"CT": (6, 20), "US": (6, 15), "DX": (3, 10), "MR": (3, 30), "ES": (3, 30), "RF": (1, 20),
+             "CLINIC": (1, 10)}
+EXAM_MIX = [("CT_HEAD", 8), ("CT_CHEST", 10), ("CT_ABD_C", 5), ("CTA_COR", 2), ("US_ABD", 14), ("US_THY", 8),
+            ("US_PELVIS", 8), ("DR_CHEST", 20), ("MR_HEAD", 4), ("MR_LSPINE", 4), ("ES_GASTRO", 5),
+            ("ES_COLON", 3), ("RF_BARIUM", 4), ("CLINIC_IM", 5)]
+BLOCKS = (("08:00", "11:30"), ("13:30", "17:00"))
+
+
+def make_slots(start: dt.date, days: int) -> dict[str, list[list]]:
+    """modality → [[slot_id, start, end, free]] (mutable free places)."""
+    out: dict[str, list[list]] = defaultdict(list)
+    for i in range(days):
+        day = start + dt.timedelta(days=i)
+        if template_weekday(day) not in (0, 1, 2, 3, 4):
+            continue
+        for modality, (devices, minutes) in RESOURCES.items():
+            for dev in range(devices):
+                for a, b in BLOCKS:
+                    t, end = local_datetime(day, a), local_datetime(day, b)
+                    while t + dt.timedelta(minutes=minutes) <= end:
+                        out[modality].append([f"{modality}{dev}-{t:%m%d%H%M}", t, t + dt.timedelta(minutes=minutes), 1])
+                        t += dt.timedelta(minutes=minutes)
+    return out
+
+
+def patients(n: int, seed: int) -> list[list[Exam]]:
+    rng = random.Random(seed)
+    codes, weights = zip(*EXAM_MIX, strict=True)
+    out = []
+    for p in range(n):
+        k = rng.choices([1, 2, 3, 4], weights=[35, 35, 20, 10])[0]
+        chosen: list[str] = []
+        while len(chosen) < k:
+            c = rng.choices(codes, weights=weights)[0]
+            if c not in chosen:
+                chosen.append(c)
+        out.append([Exam(f"p{p}e{i}", c, CATALOGUE[c]["duration_minutes"], frozenset(CATALOGUE[c]["tags"]))
+                    for i, c in enumerate(chosen)])
+    return out
+
+
+def candidates_for(exams: list[Exam], slots: dict[str, list[list]]) -> dict[str, list[Candidate]]:
+    return {e.key: [Candidate(s[0], s[1], s[2], s[0].split("-")[0], "org", s[3])
+                    for s in slots[CATALOGUE[e.code]["modality"]] if s[3] > 0] for e in exams}
+
+
+def take(slots: dict[str, list[list]], exams: list[Exam], chosen: dict[str, Candidate]) -> None:
+    index = {s[0]: s for ss in slots.values() for s in ss}
+    for e in exams:
+        if e.key in chosen:
+            index[chosen[e.key].slot_id][3] -= 1
+
+
+def bench_itinerary(n: int, seed: int, time_limit_ms: int) -> dict:
+    start = dt.date(2026, 12, 7)  # a Monday; two weeks with no holiday
+    p = RuleParams()
+    slots_it, slots_gr = make_slots(start, 14), make_slots(start, 14)
+    stats = {"itinerary": defaultdict(list), "first_available": defaultdict(list)}
+    solve_ms, solvers = [], defaultdict(int)
+    unplaced_why: dict[str, int] = defaultdict(int)
+    for exams in patients(n, seed):
+        prop = itinerary.plan(exams, candidates_for(exams, slots_it), p, time_limit_ms=time_limit_ms)
+        solve_ms.append(prop.solve_ms)
+        solvers[prop.solver + "/" + prop.status] += 1
+        if not prop.placements:
+            codes = {e.key: e.code for e in exams}
+            no_slot = sorted(codes[k] for k in prop.unplaced) if len(prop.unplaced) < len(exams) else []
+            unplaced_why["no rule-keeping slot for " + ",".join(no_slot) if no_slot else
+                         "rules conflict within the horizon: " + ",".join(sorted(codes.values()))] += 1
+        base = itinerary.first_available(exams, candidates_for(exams, slots_gr))
+        for name, chosen, slots in (("itinerary", prop.placements, slots_it), ("first_available", base, slots_gr)):
+            take(slots, exams, chosen)
+            s = stats[name]
+            if len(chosen) < len(exams):
+                s["unplaced"].append(len(exams) - len(chosen))
+                continue
+            trips, onsite = itinerary.measure(chosen)
+            placed = [Placed(e.key, e.tags, chosen[e.key].start, chosen[e.key].end) for e in exams]
+            s["trips"].append(trips)
+            s["onsite"].append(onsite)
+            s["violations"].append(len(rules.violations(placed, p)))
+            s["violating_patients"].append(1 if rules.violations(placed, p) else 0)
+            s["exams"].append(len(exams))
+    out: dict = {"patients": n, "seed": seed, "time_limit_ms": time_limit_ms, "solvers": dict(solvers),
+                 "unplaced_why": dict(sorted(unplaced_why.items(), key=lambda kv: -kv[1])[:15])}
+    for name, s in stats.items():
+        out[name] = {
+            "placed_patients": len(s["trips"]), "unplaced_patients": len(s["unplaced"]),
+            "trips_per_patient": round(statistics.mean(s["trips"]), 3),
+            "trips_per_patient_multi_exam": round(statistics.mean(
+                [t for t, k in zip(s["trips"], s["exams"], strict=True) if k > 1]), 3),
+            "minutes_on_site_per_trip": round(sum(s["onsite"]) / max(sum(s["trips"]), 1), 1),
+            "rule_violations": sum(s["violations"]), "patients_with_violation": sum(s["violating_patients"]),
+        }
+    q = statistics.quantiles(solve_ms, n=100)
+    out["solve_ms"] = {"p50": round(q[49], 1), "p95": round(q[94], 1), "max": round(max(solve_ms), 1)}
+    it, gr = out["itinerary"]["trips_per_patient_multi_exam"], out["first_available"]["trips_per_patient_multi_exam"]
+    out["fewer_trips_multi_exam_pct"] = round(100 * (gr - it) / gr, 1)
+    return out
+
+
+def _book_all(url: str, jobs: list[tuple[str, str]], threads: int) -> dict:
+    """Book ``jobs`` (slot, patient) with ``threads`` threads, each booking its own session/transaction."""
+    from sqlalchemy.orm import sessionmaker
+
+    from onetrip.auth.principal import cli_principal
+    from onetrip.db.session import make_engine
+    from onetrip.kit.errors import Conflict
+    from onetrip.scheduling import service
+
+    engine = make_engine(url)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    op = cli_principal("bench")
+    lock, out = threading.Lock(), {"ok": 0, "conflicts": 0, "errors": []}
+    it = iter(jobs)
+
+    def worker():
+        while True:
+            with lock:
+                job = next(it, None)
+            if job is None:
+                return
+            with factory() as s:
+                try:
+                    service.book(s, op, slot_id=job[0], patient_record_id=job[1], exam_code="CT_HEAD", channel="app")
+                    s.commit()
+                    with lock:
+                        out["ok"] += 1
+                except Conflict:
+                    s.rollback()
+                    with lock:
+                        out["conflicts"] += 1
+                except Exception as e:  # noqa: BLE001 — counted and reported
+                    s.rollback()
+                    out["errors"].append(repr(e)[:200])
+
+    out["start"] = time.time()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    out["end"] = time.time()
+    engine.dispose()
+    return out
+
+
+def bench_booking(url: str, workers: int, bookings: int, capacity: int, processes: int = 1) -> dict:
+    """Concurrent bookings through service.book on a fresh database at ``url``."""
+    from sqlalchemy import func, select, text
+    from sqlalchemy.orm import sessionmaker
+
+    from onetrip.auth.principal import cli_principal
+    from onetrip.db.migrate import upgrade
+    from onetrip.db.session import make_engine
+    from onetrip.identity import service as identity
+    from onetrip.identity.schemas import PatientInput
+    from onetrip.kit.identifiers import make_resident_id
+    from onetrip.registry import service as registry
+    from onetrip.rules.service import seed_rules
+    from onetrip.scheduling import repository as repo
+    from onetrip.scheduling import service, tasks
+    from onetrip.scheduling.models import Appointment, Slot
+
+    if url.startswith("postgresql"):
+        admin = make_engine(url.rsplit("/", 1)[0] + "/postgres").execution_options(isolation_level="AUTOCOMMIT")
+        name = url.rsplit("/", 1)[1]
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    upgrade(url)
+    engine = make_engine(url)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    op = cli_principal("bench")
+    with factory() as s:
+        seed_rules(s)
+        service.seed_catalogue(s)
+        org = registry.create_organization(s, op, code="BENCH", name="压测医院", org_type="lead_hospital")
+        r = service.create_resource(s, op, organization_id=org.id, code="CT1", name="CT", kind="device",
+                                    modality="CT", exam_codes=["CT_HEAD"])
+        for wd in range(7):
+            service.add_template(s, op, r.id, weekday=wd, start_time="08:00", end_time="17:00", slot_minutes=5,
+                                 capacity=capacity, reserved_share=0)
+        tasks.generate_slots(s, start=dt.date.today() + dt.timedelta(days=1), days=30)
+        pids = [identity.register(s, op, PatientInput(organization_id=org.id, mrn=f"B{i:06d}", name="压测",
+                                                      id_number=make_resident_id("330281", dt.date(1980, 1, 1)
+                                                                                 + dt.timedelta(days=i), 1)))
+                .id for i in range(bookings)]
+        slot_ids = [x.id for x in repo.slots(s, resource_ids=[r.id], limit=100_000)]
+        s.commit()
+    # Each slot gets capacity + 2 attempts: some must fail; nothing may over-book.
+    attempts = [(slot_ids[i // (capacity + 2)], pids[i]) for i in range(bookings)]
+    engine.dispose()  # forked workers make their own connections
+    shares = [attempts[i::processes] for i in range(processes)]  # a slot's attempts spread over processes
+    if processes == 1:
+        results = [_book_all(url, shares[0], workers)]
+    else:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            results = pool.starmap(_book_all, [(url, share, max(1, workers // processes)) for share in shares])
+    ok = [sum(r["ok"] for r in results)]
+    conflicts = [sum(r["conflicts"] for r in results)]
+    errors = [e for r in results for e in r["errors"]]
+    elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
+    with factory() as s:
+        over = s.scalar(select(func.count()).select_from(Slot).where(Slot.booked > Slot.capacity))
+        rows = s.scalar(select(func.count()).select_from(Appointment))
+        mismatched = s.scalar(select(func.count()).select_from(Slot).where(
+            Slot.booked != select(func.count()).where(Appointment.slot_id == Slot.id).scalar_subquery()))
+    engine.dispose()
+    return {"database": url.split(":")[0], "processes": processes, "workers": workers, "attempts": bookings,
+            "capacity": capacity,
+            "booked": ok[0], "conflicts_409": conflicts[0], "errors": len(errors), "error_sample": errors[:3],
+            "seconds": round(elapsed, 2), "bookings_per_s": round(ok[0] / elapsed, 1),
+            "attempts_per_s": round(bookings / elapsed, 1), "over_booked_slots": over,
+            "appointment_rows": rows, "slots_whose_count_differs_from_rows": mismatched}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("itinerary")
+    a.add_argument("--patients", type=int, default=2000)
+    a.add_argument("--seed", type=int, default=5)
+    a.add_argument("--time-limit-ms", type=int, default=250)
+    b = sub.add_parser("booking")
+    b.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/onetrip_bench_sched")
+    b.add_argument("--workers", type=int, default=50)
+    b.add_argument("--bookings", type=int, default=3000)
+    b.add_argument("--capacity", type=int, default=3)
+    b.add_argument("--processes", type=int, default=1, help="worker processes (workers are split among them)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    if args.cmd == "itinerary":
+        result = bench_itinerary(args.patients, args.seed, args.time_limit_ms)
+    else:
+        result = bench_booking(args.url, args.workers, args.bookings, args.capacity, args.processes)
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

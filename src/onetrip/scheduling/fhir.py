@@ -1,0 +1,372 @@
+"""FHIR R4 Schedule, Slot and Appointment, with ``Appointment/$find``, ``$hold`` and ``$book`` in the
+shapes of the IHE ITI Scheduling profile (find → proposed Appointments, hold → pending, book → booked).
+
+Mounted ahead of the main FHIR router (whose catch-all answers unsupported types). Every resource
+served validates with ``fhir.resources.R4B``; every error is an OperationOutcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+
+from onetrip.api.deps import DB, CurrentPrincipal, require_scope
+from onetrip.interop.fhir import mappers
+from onetrip.interop.fhir.router import _params, base_url, fhir_response
+from onetrip.interop.fhir.search import bundle, check_params, count_offset, parse_date
+from onetrip.kit.clock import utcnow
+from onetrip.kit.errors import BadRequest, NotFound
+from onetrip.scheduling import repository as repo
+from onetrip.scheduling import service
+from onetrip.scheduling.calendar import LOCAL_TZ
+from onetrip.scheduling.models import Appointment, ExamType, Resource, Slot
+
+router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4 scheduling"])
+Resource_ = Annotated[dict[str, Any], Body(media_type="application/fhir+json")]
+
+EXAM_SYSTEM = "urn:onetrip:cs:exam"  # our exam catalogue codes
+CHANNEL_EXT = "urn:onetrip:sd:booking-channel"  # phone | clinic | kiosk | web | app
+PURPOSE_EXT = "urn:onetrip:sd:reserved-purpose"  # e.g. primary_care (R2.4 reserved places)
+CAPACITY_EXT = "urn:onetrip:sd:slot-capacity"
+FREE_EXT = "urn:onetrip:sd:slot-free-places"
+RESOURCE_KIND_SYSTEM = "urn:onetrip:cs:schedule-resource-kind"
+
+
+def _instant(t: dt.datetime) -> str:
+    return t.astimezone(LOCAL_TZ).isoformat()
+
+
+def _meta(t: dt.datetime, version: int | None = None) -> dict:
+    out = {"lastUpdated": t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
+    if version is not None:
+        out["versionId"] = str(version)
+    return out
+
+
+def _service_types(codes: list[str], types: dict[str, ExamType]) -> list[dict]:
+    return [{"coding": [{"system": EXAM_SYSTEM, "code": c, "display": types[c].name if c in types else c}]}
+            for c in codes]
+
+
+def schedule_to_fhir(r: Resource, types: dict[str, ExamType]) -> dict:
+    actor: dict[str, Any] = {"display": r.name}
+    if r.practitioner_id:
+        actor = {"reference": f"Practitioner/{r.practitioner_id}", "display": r.name}
+    body = {
+        "resourceType": "Schedule", "id": r.id, "meta": _meta(r.updated_at, r.version_id), "active": r.active,
+        "identifier": [{"system": f"urn:onetrip:sid:schedule:{r.organization_id}", "value": r.code}],
+        "serviceCategory": [{"coding": [{"system": RESOURCE_KIND_SYSTEM, "code": r.kind}], "text": r.modality}],
+        "serviceType": _service_types(r.exam_codes or [], types),
+        "actor": [actor, {"reference": f"Organization/{r.organization_id}"}],
+        "comment": r.name,
+    }
+    mappers.validate("Schedule", body)
+    return body
+
+
+def slot_to_fhir(s: Slot, r: Resource | None, types: dict[str, ExamType], purpose: str | None = None) -> dict:
+    free = repo.free_places(s, purpose, utcnow())
+    status = "busy-unavailable" if s.blocked else ("free" if free > 0 else "busy")
+    body = {
+        "resourceType": "Slot", "id": s.id, "meta": _meta(s.updated_at),
+        "schedule": {"reference": f"Schedule/{s.resource_id}"},
+        "serviceType": _service_types((r.exam_codes if r else None) or [], types),
+        "status": status, "start": _instant(s.start), "end": _instant(s.end),
+        "overbooked": False,
+        "extension": [{"url": CAPACITY_EXT, "valueInteger": s.capacity}, {"url": FREE_EXT, "valueInteger": free}],
+    }
+    if s.reserved and s.release_at and s.release_at > utcnow():
+        body["comment"] = (f"{s.reserved - s.reserved_booked} 个号源预留给 {s.reserved_purpose} 至 "
+                           f"{_instant(s.release_at)} / {s.reserved - s.reserved_booked} place(s) reserved for "
+                           f"{s.reserved_purpose} until {_instant(s.release_at)}")
+    mappers.validate("Slot", body)
+    return body
+
+
+def appointment_to_fhir(a: Appointment, types: dict[str, ExamType]) -> dict:
+    t = types.get(a.exam_code)
+    body: dict[str, Any] = {
+        "resourceType": "Appointment", "id": a.id, "meta": _meta(a.updated_at, a.version_id),
+        "status": a.status, "serviceType": _service_types([a.exam_code], types),
+        "start": _instant(a.start), "end": _instant(a.end),
+        "minutesDuration": int((a.end - a.start).total_seconds() // 60),
+        "slot": [{"reference": f"Slot/{a.slot_id}"}],
+        "created": (a.booked_at or a.created_at).astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "participant": [
+            {"actor": {"reference": f"Patient/{a.patient_record_id}"}, "required": "required", "status": "accepted"},
+            {"actor": {"reference": f"Location/{a.resource_id}", "display": a.resource_id}, "required": "required",
+             "status": "accepted"},
+        ],
+        "extension": [{"url": CHANNEL_EXT, "valueCode": a.channel}],
+    }
+    if a.purpose:
+        body["extension"].append({"url": PURPOSE_EXT, "valueCode": a.purpose})
+    if t and (t.prep_zh or t.prep_en):
+        body["patientInstruction"] = " / ".join(x for x in (t.prep_zh, t.prep_en) if x)
+    if a.cancel_reason:
+        body["cancelationReason"] = {"text": a.cancel_reason}
+    mappers.validate("Appointment", body)
+    return body
+
+
+def _token(value: str) -> str:
+    return value.split("|")[-1]
+
+
+def _day_range(raw: str, name: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    lo = hi = None
+    for part in raw.split(","):
+        prefix, d = parse_date(part, name)
+        start = dt.datetime.combine(d, dt.time(0), LOCAL_TZ).astimezone(dt.UTC)
+        span = {"-year": 366, "-month": 31}.get(prefix[2:], 1)
+        if prefix.startswith("eq"):
+            lo, hi = start, start + dt.timedelta(days=span)
+        elif prefix.startswith(("ge", "gt")):
+            lo = start + dt.timedelta(days=1 if prefix.startswith("gt") else 0)
+        else:
+            hi = start + dt.timedelta(days=0 if prefix.startswith("lt") else 1)
+    return lo, hi
+
+
+# --- Schedule ---------------------------------------------------------------------------------------
+
+@router.get("/Schedule")
+def search_schedules(request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+    """Schedules (devices, rooms, clinic sessions): ``service-type`` (exam code), ``actor``
+    (Organization/id), ``active``."""
+    require_scope(principal, "Schedule", "s")
+    raw = check_params(_params(request), {"service-type", "actor", "active", "_id"}, "Schedule")
+    count, offset = count_offset(raw)
+    org = raw["actor"].split("/")[-1] if raw.get("actor") else None
+    rows = repo.resources(session, organization_id=org, exam_code=_token(raw["service-type"])
+                          if raw.get("service-type") else None, active_only=raw.get("active", "true") != "false")
+    if raw.get("_id"):
+        rows = [r for r in rows if r.id == raw["_id"]]
+    types = repo.exam_types(session)
+    page = rows[offset: offset + count]
+    return fhir_response(bundle([schedule_to_fhir(r, types) for r in page], base_url(request), "Schedule", raw,
+                                count, offset, len(rows) > offset + count, total=len(rows)))
+
+
+@router.get("/Schedule/{sid}")
+def read_schedule(sid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+    require_scope(principal, "Schedule", "r")
+    r = session.get(Resource, sid)
+    if r is None:
+        raise NotFound("日程不存在 / Schedule not found")
+    return fhir_response(schedule_to_fhir(r, repo.exam_types(session)))
+
+
+# --- Slot -------------------------------------------------------------------------------------------
+
+@router.get("/Slot")
+def search_slots(request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+    """Slots: ``service-type`` (exam code), ``start`` (date, with ge/le/gt/lt/eq), ``status``
+    (free | busy), ``schedule`` (Schedule/id), ``organization``."""
+    require_scope(principal, "Slot", "s")
+    raw = check_params(_params(request), {"service-type", "start", "status", "schedule", "organization"}, "Slot")
+    count, offset = count_offset(raw)
+    resource_ids = None
+    if raw.get("service-type") or raw.get("schedule") or raw.get("organization"):
+        rows = repo.resources(session, organization_id=raw.get("organization", "").split("/")[-1] or None,
+                              exam_code=_token(raw["service-type"]) if raw.get("service-type") else None)
+        resource_ids = [r.id for r in rows]
+        if raw.get("schedule"):
+            sid = raw["schedule"].split("/")[-1]
+            resource_ids = [r for r in resource_ids if r == sid]
+    lo, hi = _day_range(raw["start"], "start") if raw.get("start") else (None, None)
+    status = raw.get("status")
+    if status not in (None, "free", "busy"):
+        raise BadRequest("status 仅支持 free 或 busy / status must be free or busy", expression=["status"])
+    found = repo.slots(session, resource_ids=resource_ids, start=lo, end=hi, only_free=status == "free",
+                       only_busy=status == "busy", limit=count + 1, offset=offset) if count else []
+    res = {r.id: r for r in repo.resources(session, active_only=False)} if found else {}
+    types = repo.exam_types(session)
+    body = [slot_to_fhir(s, res.get(s.resource_id), types) for s in found[:count]]
+    return fhir_response(bundle(body, base_url(request), "Slot", raw, count, offset, len(found) > count))
+
+
+@router.get("/Slot/{sid}")
+def read_slot(sid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+    require_scope(principal, "Slot", "r")
+    s = session.get(Slot, sid)
+    if s is None:
+        raise NotFound("号源不存在 / Slot not found")
+    return fhir_response(slot_to_fhir(s, session.get(Resource, s.resource_id), repo.exam_types(session)))
+
+
+# --- Appointment ------------------------------------------------------------------------------------
+
+def _booking_from_fhir(session, body: dict) -> dict:
+    """Slot, patient, exam, channel and purpose from an Appointment (validated first)."""
+    mappers.validate("Appointment", body)
+    # fhir.resources does not check value-set bindings: the statuses a booking may carry are checked here.
+    if body.get("status") not in ("proposed", "pending", "booked"):
+        raise BadRequest("新预约的 status 应为 proposed、pending 或 booked / a new Appointment's status must be "
+                         "proposed, pending or booked", expression=["status"])
+    slots = body.get("slot") or []
+    if len(slots) != 1:
+        raise BadRequest("预约须引用一个号源 / an Appointment must reference exactly one Slot", expression=["slot"])
+    slot_id = mappers.ref_id(slots[0], "Slot")
+    patient_id = None
+    for p in body.get("participant", []):
+        ref = (p.get("actor") or {}).get("reference", "")
+        if ref.split("/")[-2:-1] == ["Patient"]:
+            patient_id = ref.split("/")[-1]
+    if not slot_id or not patient_id:
+        raise BadRequest("预约须引用号源和患者 / an Appointment needs a Slot and a Patient participant",
+                         expression=["slot", "participant"])
+    exam = None
+    for st in body.get("serviceType", []):
+        for c in st.get("coding", []):
+            if c.get("system") in (EXAM_SYSTEM, None) and c.get("code"):
+                exam = c["code"]
+    if exam is None:
+        slot = session.get(Slot, slot_id)
+        res = session.get(Resource, slot.resource_id) if slot else None
+        if res is None:
+            raise NotFound("号源不存在 / Slot not found", expression=["slot"])
+        if len(res.exam_codes or []) != 1:
+            raise BadRequest("请在 serviceType 中指明检查项目 / give the exam in serviceType", expression=["serviceType"])
+        exam = res.exam_codes[0]
+    ext = {e.get("url"): e.get("valueCode") for e in body.get("extension", [])}
+    return {"slot_id": slot_id, "patient_record_id": patient_id, "exam_code": exam,
+            "channel": ext.get(CHANNEL_EXT) or "web", "purpose": ext.get(PURPOSE_EXT)}
+
+
+def _created(request: Request, session, a: Appointment) -> JSONResponse:
+    return fhir_response(appointment_to_fhir(a, repo.exam_types(session, [a.exam_code])), 201,
+                         location=f"{base_url(request)}/Appointment/{a.id}/_history/{a.version_id}")
+
+
+@router.post("/Appointment", status_code=201)
+def create_appointment(request: Request, session: DB, principal: CurrentPrincipal, body: Resource_) -> JSONResponse:
+    """Book a place in the referenced Slot: 201, or 409 (OperationOutcome) when it is full. Status
+    ``pending`` makes a hold; the channel is the extension ``urn:onetrip:sd:booking-channel``."""
+    require_scope(principal, "Appointment", "c")
+    args = _booking_from_fhir(session, body)
+    a = service.book(session, principal, hold=body.get("status") == "pending", **args)
+    return _created(request, session, a)
+
+
+@router.get("/Appointment")
+def search_appointments(request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+    """A patient's appointments: ``patient`` (Patient/id), optional ``status``."""
+    require_scope(principal, "Appointment", "s")
+    raw = check_params(_params(request), {"patient", "status"}, "Appointment")
+    if not raw.get("patient"):
+        raise BadRequest("需要 patient 参数 / the patient parameter is required", expression=["patient"])
+    count, offset = count_offset(raw)
+    rid = raw["patient"].split("/")[-1]
+    service._patient(session, principal, rid)
+    rows = repo.appointments(session, patient_record_id=rid, status=raw.get("status"), limit=count + 1, offset=offset)
+    types = repo.exam_types(session)
+    return fhir_response(bundle([appointment_to_fhir(a, types) for a in rows[:count]], base_url(request),
+                                "Appointment", raw, count, offset, len(rows) > count))
+
+
+def _parameters(body: dict, name: str) -> dict:
+    """A Parameters resource's ``name`` resource, or the body itself when it is that resource."""
+    if body.get("resourceType") == "Parameters":
+        mappers.validate("Parameters", body)
+        for p in body.get("parameter", []):
+            if p.get("name") == name and isinstance(p.get("resource"), dict):
+                return p["resource"]
+        raise BadRequest(f"Parameters 中缺少 {name} / Parameters has no {name!r} resource", expression=["parameter"])
+    return body
+
+
+@router.api_route("/Appointment/$find", methods=["GET", "POST"])
+def find(request: Request, session: DB, principal: CurrentPrincipal,
+         body: Annotated[dict[str, Any] | None, Body(media_type="application/fhir+json")] = None) -> JSONResponse:
+    """IHE ITI Scheduling $find: proposed Appointments for ``service-type`` from ``start`` to ``end``
+    (dates). With a ``patient`` and several service types (comma-separated) the answer is the multi-exam
+    itinerary (fewest trips), the reasons in ``Bundle.entry.resource.comment``."""
+    require_scope(principal, "Slot", "s")
+    params = _params(request)
+    if request.method == "POST":
+        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+            raise BadRequest("$find 的请求体须为 Parameters / $find takes a Parameters body")
+        mappers.validate("Parameters", body)
+        params = [(p.get("name"), str(p.get("valueString") or p.get("valueDate") or p.get("valueDateTime") or
+                                      (p.get("valueReference") or {}).get("reference") or
+                                      (p.get("valueCode") or "") or p.get("valueInteger", "")))
+                  for p in body.get("parameter", [])]
+    raw = check_params(params, {"service-type", "start", "end", "patient", "organization", "purpose"}, "$find")
+    if not raw.get("service-type"):
+        raise BadRequest("需要 service-type / service-type is required", expression=["service-type"])
+    count, _ = count_offset(raw, default=10)
+    codes = [_token(c) for c in raw["service-type"].split(",") if c]
+    start = (dt.datetime.combine(parse_date(raw["start"], "start")[1], dt.time(0), LOCAL_TZ).astimezone(dt.UTC)
+             if raw.get("start") else utcnow())
+    end = (dt.datetime.combine(parse_date(raw["end"], "end")[1] + dt.timedelta(days=1), dt.time(0), LOCAL_TZ)
+           .astimezone(dt.UTC) if raw.get("end") else start + dt.timedelta(days=14))
+    org = raw["organization"].split("/")[-1] if raw.get("organization") else None
+    patient = raw["patient"].split("/")[-1] if raw.get("patient") else None
+    types = repo.exam_types(session)
+    entries = []
+    if patient and len(codes) > 1:
+        p, _, _, code_of = service.propose_itinerary(
+            session, principal, patient, exam_codes=codes, from_date=start.astimezone(LOCAL_TZ).date(),
+            organization_ids=[org] if org else None, purpose=raw.get("purpose"))
+        why = "\n".join(f"{e['zh']} / {e['en']}" for e in p.explanation)
+        for key, c in p.placements.items():
+            entries.append(_proposed(c.slot_id, c.resource_id, c.start, c.end, code_of[key], patient, types, why))
+    else:
+        for code in codes:
+            for s, _r, _free in service.find_candidates(session, code, start, end,
+                                                        organization_ids=[org] if org else None,
+                                                        purpose=raw.get("purpose"))[:count]:
+                entries.append(_proposed(s.id, s.resource_id, s.start, s.end, code, patient, types, None))
+    return fhir_response({"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+                          "entry": [{"resource": e, "search": {"mode": "match"}} for e in entries]})
+
+
+def _proposed(slot_id: str, resource_id: str, start: dt.datetime, end: dt.datetime, code: str,
+              patient: str | None, types: dict[str, ExamType], why: str | None) -> dict:
+    participants = [{"actor": {"reference": f"Location/{resource_id}"}, "status": "needs-action"}]
+    if patient:
+        participants.insert(0, {"actor": {"reference": f"Patient/{patient}"}, "status": "needs-action"})
+    body = {"resourceType": "Appointment", "status": "proposed", "serviceType": _service_types([code], types),
+            "start": _instant(start), "end": _instant(end), "slot": [{"reference": f"Slot/{slot_id}"}],
+            "participant": participants}
+    if why:
+        body["comment"] = why
+    t = types.get(code)
+    if t and (t.prep_zh or t.prep_en):
+        body["patientInstruction"] = " / ".join(x for x in (t.prep_zh, t.prep_en) if x)
+    mappers.validate("Appointment", body)
+    return body
+
+
+@router.post("/Appointment/$hold", status_code=201)
+def hold(request: Request, session: DB, principal: CurrentPrincipal, body: Resource_) -> JSONResponse:
+    """IHE ITI Scheduling $hold: hold the proposed Appointment's slot (status pending, expires after
+    ``scheduling.hold_minutes``). 409 when the slot is full."""
+    require_scope(principal, "Appointment", "c")
+    appt = _parameters(body, "appointment")
+    a = service.book(session, principal, hold=True, **_booking_from_fhir(session, {**appt, "status": "pending"}))
+    return _created(request, session, a)
+
+
+@router.post("/Appointment/$book")
+def book(request: Request, session: DB, principal: CurrentPrincipal, body: Resource_) -> JSONResponse:
+    """IHE ITI Scheduling $book: confirm a held Appointment (its ``id``) — 200 — or book the proposed
+    one directly — 201; 409 when the slot is full or the hold expired."""
+    require_scope(principal, "Appointment", "c")
+    appt = _parameters(body, "appointment")
+    if appt.get("id") and session.get(Appointment, appt["id"]) is not None:
+        a = service.confirm(session, principal, appt["id"])
+        return fhir_response(appointment_to_fhir(a, repo.exam_types(session, [a.exam_code])))
+    a = service.book(session, principal, **_booking_from_fhir(session, {**appt, "status": "booked"}))
+    return _created(request, session, a)
+
+
+@router.get("/Appointment/{aid}")
+def read_appointment(aid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+    require_scope(principal, "Appointment", "r")
+    a = service.read_appointment(session, principal, aid)
+    return fhir_response(appointment_to_fhir(a, repo.exam_types(session, [a.exam_code])))

@@ -1,0 +1,483 @@
+"""Scheduling business logic: catalogue, resources, booking (hold → confirm, cancel, reschedule,
+check-in, no-show), itinerary proposals and figures. Services flush, never commit (STYLE 2).
+
+Every booking: real-name (the patient record carries a validated resident ID), one conditional UPDATE
+takes the place (no double booking), a care relationship for the institution where the appointment
+is, an audit event and an outbox event — all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from importlib import resources as pkg_resources
+
+from sqlalchemy.orm import Session
+
+from onetrip.access import service as access
+from onetrip.audit import service as audit
+from onetrip.auth.principal import Principal
+from onetrip.identity.models import PatientRecord
+from onetrip.kit.clock import utcnow
+from onetrip.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from onetrip.kit.identifiers import IdentifierError, parse_resident_id
+from onetrip.outbox.service import record_event
+from onetrip.rules.service import rule_values
+from onetrip.scheduling import figures, itinerary
+from onetrip.scheduling import repository as repo
+from onetrip.scheduling.calendar import LOCAL_TZ, local_date
+from onetrip.scheduling.models import (
+    Appointment,
+    AppointmentStatus,
+    Channel,
+    Closure,
+    ExamOrder,
+    ExamType,
+    Resource,
+    ResourceKind,
+    Slot,
+    WeeklyTemplate,
+)
+from onetrip.scheduling.rules import Exam, Placed, RuleParams
+
+RULE_SET = "scheduling"
+
+
+def settings(session: Session, on: dt.date | None = None) -> dict[str, object]:
+    return rule_values(session, RULE_SET, on)
+
+
+def rule_params(session: Session) -> RuleParams:
+    return RuleParams.from_rule_values(settings(session))
+
+
+# --- catalogue ---------------------------------------------------------------------------------------
+
+def seed_catalogue(session: Session) -> int:
+    """Insert the seeded exams that are missing; an admin's edits are never overwritten."""
+    data = json.loads(pkg_resources.files("onetrip.db.seeds").joinpath("exam_catalogue.json").read_text("utf-8"))
+    existing = repo.exam_types(session)
+    added = 0
+    for row in data:
+        if row["code"] not in existing:
+            session.add(ExamType(**row))
+            added += 1
+    session.flush()
+    return added
+
+
+def update_exam(session: Session, principal: Principal, code: str, changes: dict) -> ExamType:
+    if not principal.is_admin:
+        raise Forbidden("仅管理员可修改检查目录 / only an admin may edit the exam catalogue")
+    exam = repo.exam_types(session, [code]).get(code)
+    if exam is None:
+        raise NotFound(f"检查项目不存在 / unknown exam {code!r}")
+    for k, v in changes.items():
+        if v is not None and k in ("name", "name_en", "duration_minutes", "tags", "prep_zh", "prep_en", "active",
+                                   "modality"):
+            setattr(exam, k, v)
+    session.flush()
+    audit.record(session, principal, "update", what=[f"ExamType/{code}"], detail={"changed": sorted(changes)})
+    return exam
+
+
+def exam_or_400(session: Session, code: str) -> ExamType:
+    exam = repo.exam_types(session, [code]).get(code)
+    if exam is None or not exam.active:
+        raise BadRequest(f"检查项目不存在 / unknown exam {code!r}", expression=["exam_code"])
+    return exam
+
+
+# --- resources and templates -------------------------------------------------------------------------
+
+def require_manager(principal: Principal, organization_id: str | None) -> None:
+    """The institution's scheduler, or an operator (admin, system client, CLI); None = all institutions."""
+    if principal.is_operator:
+        return
+    if organization_id is not None and principal.organization_id == organization_id and "scheduler" in principal.roles:
+        return
+    raise Forbidden("仅本机构排班员或管理员可维护号源 / only the institution's scheduler or an admin may "
+                    "manage resources and slots")
+
+
+def create_resource(session: Session, principal: Principal, *, organization_id: str, code: str, name: str,
+                    kind: str, modality: str, exam_codes: list[str], practitioner_id: str | None = None,
+                    department_id: str | None = None) -> Resource:
+    require_manager(principal, organization_id)
+    if kind not in {k.value for k in ResourceKind}:
+        raise BadRequest(f"资源类型无效 / kind must be one of {[k.value for k in ResourceKind]}", expression=["kind"])
+    unknown = set(exam_codes) - set(repo.exam_types(session, exam_codes))
+    if unknown:
+        raise BadRequest(f"检查项目不存在 / unknown exams {sorted(unknown)}", expression=["exam_codes"])
+    r = Resource(organization_id=organization_id, code=code, name=name, kind=kind, modality=modality,
+                 exam_codes=exam_codes, practitioner_id=practitioner_id, department_id=department_id)
+    session.add(r)
+    session.flush()
+    audit.record(session, principal, "create", what=[f"Schedule/{r.id}"])
+    record_event(session, "schedule.created", "Schedule", r.id, {"organization_id": organization_id})
+    return r
+
+
+def add_template(session: Session, principal: Principal, resource_id: str, *, weekday: int, start_time: str,
+                 end_time: str, slot_minutes: int, capacity: int = 1, reserved_share: float | None = None,
+                 reserved_purpose: str | None = None, valid_from: dt.date | None = None,
+                 valid_to: dt.date | None = None) -> WeeklyTemplate:
+    r = session.get(Resource, resource_id)
+    if r is None:
+        raise NotFound("资源不存在 / resource not found")
+    require_manager(principal, r.organization_id)
+    if not (0 <= weekday <= 6) or start_time >= end_time or slot_minutes <= 0 or capacity <= 0:
+        raise BadRequest("模板无效 / invalid template: weekday 0–6, start < end, positive slot length and capacity")
+    if reserved_share is not None and not (0 <= reserved_share <= 1):
+        raise BadRequest("预留比例应在 0–1 之间 / reserved_share must be between 0 and 1")
+    t = WeeklyTemplate(resource_id=resource_id, weekday=weekday, start_time=start_time, end_time=end_time,
+                       slot_minutes=slot_minutes, capacity=capacity, reserved_share=reserved_share,
+                       reserved_purpose=reserved_purpose, valid_from=valid_from, valid_to=valid_to)
+    session.add(t)
+    session.flush()
+    return t
+
+
+def add_closure(session: Session, principal: Principal, *, organization_id: str, starts_on: dt.date,
+                ends_on: dt.date, resource_id: str | None = None, reason: str | None = None) -> Closure:
+    """Close a resource (or the institution) on some dates; slots already generated there are blocked
+    (booked appointments stay and are listed for the desk to rebook)."""
+    require_manager(principal, organization_id)
+    if ends_on < starts_on:
+        raise BadRequest("结束日期早于开始日期 / ends_on is before starts_on")
+    c = Closure(organization_id=organization_id, resource_id=resource_id, starts_on=starts_on, ends_on=ends_on,
+                reason=reason)
+    session.add(c)
+    from onetrip.scheduling.calendar import local_datetime
+
+    lo, hi = local_datetime(starts_on, "00:00"), local_datetime(ends_on + dt.timedelta(days=1), "00:00")
+    rids = [resource_id] if resource_id else [r.id for r in repo.resources(session, organization_id=organization_id,
+                                                                              active_only=False)]
+    for s in repo.slots(session, resource_ids=rids, start=lo, end=hi, limit=100_000):
+        s.blocked = True
+    session.flush()
+    audit.record(session, principal, "create", what=[f"Closure/{c.id}"], detail={"reason": reason})
+    return c
+
+
+# --- booking -----------------------------------------------------------------------------------------
+
+def _patient(session: Session, principal: Principal, record_id: str, *, audit_read: bool = True) -> PatientRecord:
+    """The patient record, if the caller may act for it (access policy), with real-name checked.
+
+    With ``audit_read=False`` (booking) a permitted access is not audited here — the booking's own audit
+    event records it — so no audit-chain lock is taken before the slot's row lock (one lock order for
+    every booking: slot, then audit chain; no deadlock). A denial is still audited and refused."""
+    rec = session.get(PatientRecord, record_id)
+    if rec is None or rec.deleted_at is not None:
+        raise NotFound("患者记录不存在 / patient record not found", expression=["patient"])
+    own = principal.is_operator or rec.organization_id == principal.organization_id
+    if not own and (audit_read or not access.decisions(session, principal, [rec.person_id])[rec.person_id].allowed):
+        access.require_read(session, principal, rec.person_id, f"Patient/{rec.id}")
+    # Real-name booking (实名制预约): a validated 18-character resident ID on the record.
+    try:
+        if not rec.id_number:
+            raise IdentifierError("missing")
+        parse_resident_id(rec.id_number)
+    except IdentifierError:
+        raise Unprocessable("实名预约需要已核验的居民身份证号 / real-name booking needs a patient record with a "
+                            "validated resident ID number", expression=["patient"]) from None
+    return rec
+
+
+def _check_channel(channel: str) -> str:
+    if channel not in {c.value for c in Channel}:
+        raise BadRequest(f"预约渠道无效 / channel must be one of {[c.value for c in Channel]}",
+                         expression=["channel"])
+    return channel
+
+
+def book(session: Session, principal: Principal, *, slot_id: str, patient_record_id: str, exam_code: str,
+         channel: str, purpose: str | None = None, hold: bool = False, order_id: str | None = None,
+         precise: bool = True, rescheduled_from_id: str | None = None) -> Appointment:
+    """Book (or, with ``hold``, hold) one place. 409 when the slot has no place left for this booker."""
+    _check_channel(channel)
+    rec = _patient(session, principal, patient_record_id, audit_read=False)
+    exam = exam_or_400(session, exam_code)
+    slot = session.get(Slot, slot_id)
+    if slot is None:
+        raise NotFound("号源不存在 / slot not found", expression=["slot"])
+    resource = session.get(Resource, slot.resource_id)
+    if resource is None or exam_code not in (resource.exam_codes or []):
+        raise BadRequest(f"该号源不做此检查 / this slot's resource does not perform {exam_code}",
+                         expression=["serviceType"])
+    now = utcnow()
+    if slot.start <= now:
+        raise Conflict("号源时间已过 / the slot has already started")
+    taken = repo.take_place(session, slot_id, purpose=purpose, now=now)
+    if taken is None:
+        raise Conflict("号源已满 / the slot is full (no place left)")
+    hold_minutes = int(settings(session).get("hold_minutes", 15))  # type: ignore[arg-type]
+    appt = Appointment(
+        person_id=rec.person_id, patient_record_id=rec.id, organization_id=slot.organization_id,
+        booking_organization_id=principal.organization_id or rec.organization_id, slot_id=slot.id,
+        resource_id=slot.resource_id, exam_code=exam.code, start=slot.start, end=slot.end,
+        status=(AppointmentStatus.pending if hold else AppointmentStatus.booked).value, channel=channel,
+        precise=precise, used_reserved=taken == "reserved", purpose=purpose,
+        hold_expires_at=now + dt.timedelta(minutes=hold_minutes) if hold else None,
+        booked_at=now, order_id=order_id, rescheduled_from_id=rescheduled_from_id, booked_by=principal.name[:64],
+    )
+    session.add(appt)
+    session.flush()
+    if order_id:
+        order = session.get(ExamOrder, order_id)
+        if order is not None and order.person_id == rec.person_id:
+            order.status, order.appointment_id = "scheduled", appt.id
+    access.add_care_relationship(session, rec.person_id, slot.organization_id, "appointment", f"Appointment/{appt.id}")
+    audit.record(session, principal, "create", person_ids=[rec.person_id], what=[f"Appointment/{appt.id}"],
+                 detail={"slot": slot.id, "channel": channel, "status": appt.status})
+    record_event(session, "appointment.held" if hold else "appointment.booked", "Appointment", appt.id,
+                 {"slot_id": slot.id, "exam_code": exam.code, "channel": channel,
+                  "organization_id": slot.organization_id}, person_id=rec.person_id)
+    session.flush()
+    return appt
+
+
+def _appointment(session: Session, principal: Principal, appointment_id: str, *, lock: bool = True) -> Appointment:
+    appt = session.get(Appointment, appointment_id, with_for_update=lock)
+    if appt is None:
+        raise NotFound("预约不存在 / appointment not found")
+    if not (principal.is_operator or principal.organization_id in (appt.organization_id, appt.booking_organization_id)):
+        access.require_read(session, principal, appt.person_id, f"Appointment/{appt.id}")
+    return appt
+
+
+def read_appointment(session: Session, principal: Principal, appointment_id: str) -> Appointment:
+    appt = _appointment(session, principal, appointment_id, lock=False)
+    audit.record(session, principal, "read", person_ids=[appt.person_id], what=[f"Appointment/{appt.id}"])
+    return appt
+
+
+def _transition(session: Session, principal: Principal, appt: Appointment, status: str, event: str,
+                **fields) -> Appointment:
+    appt.status = status
+    for k, v in fields.items():
+        setattr(appt, k, v)
+    session.flush()
+    audit.record(session, principal, "update", person_ids=[appt.person_id], what=[f"Appointment/{appt.id}"],
+                 detail={"status": status})
+    record_event(session, event, "Appointment", appt.id, {"status": status}, person_id=appt.person_id)
+    return appt
+
+
+def confirm(session: Session, principal: Principal, appointment_id: str) -> Appointment:
+    """A hold becomes a booking (409 if the hold expired or the appointment is not a hold)."""
+    appt = _appointment(session, principal, appointment_id)
+    if appt.status == AppointmentStatus.booked.value:
+        return appt
+    if appt.status != AppointmentStatus.pending.value:
+        raise Conflict(f"预约状态为 {appt.status}，不能确认 / cannot confirm an appointment that is {appt.status}")
+    if appt.hold_expires_at and appt.hold_expires_at <= utcnow():
+        _release(session, appt, "hold-expired")
+        raise Conflict("占号已过期，请重新预约 / the hold expired: book again")
+    return _transition(session, principal, appt, AppointmentStatus.booked.value, "appointment.booked",
+                       hold_expires_at=None, booked_at=utcnow())
+
+
+def _release(session: Session, appt: Appointment, reason: str) -> None:
+    now = utcnow()
+    repo.give_back(session, appt.slot_id, reserved=appt.used_reserved, now=now)
+    appt.status, appt.cancelled_at, appt.cancel_reason = AppointmentStatus.cancelled.value, now, reason
+    if appt.order_id:
+        order = session.get(ExamOrder, appt.order_id)
+        if order is not None and order.appointment_id == appt.id:
+            order.status, order.appointment_id = "pending", None
+    session.flush()
+
+
+def cancel(session: Session, principal: Principal, appointment_id: str, reason: str = "patient-request") -> Appointment:
+    appt = _appointment(session, principal, appointment_id)
+    if appt.status == AppointmentStatus.cancelled.value:
+        return appt
+    if appt.status not in (AppointmentStatus.pending.value, AppointmentStatus.booked.value):
+        raise Conflict(f"预约状态为 {appt.status}，不能取消 / cannot cancel an appointment that is {appt.status}")
+    _release(session, appt, reason[:64])
+    audit.record(session, principal, "update", person_ids=[appt.person_id], what=[f"Appointment/{appt.id}"],
+                 detail={"status": "cancelled", "reason": reason[:64]})
+    record_event(session, "appointment.cancelled", "Appointment", appt.id, {"reason": reason[:64]},
+                 person_id=appt.person_id)
+    return appt
+
+
+def reschedule(session: Session, principal: Principal, appointment_id: str, new_slot_id: str,
+               channel: str | None = None) -> Appointment:
+    """Book the new slot first (409 leaves the old appointment untouched), then cancel the old one."""
+    old = _appointment(session, principal, appointment_id)
+    if old.status not in (AppointmentStatus.pending.value, AppointmentStatus.booked.value):
+        raise Conflict(f"预约状态为 {old.status}，不能改约 / cannot reschedule an appointment that is {old.status}")
+    new = book(session, principal, slot_id=new_slot_id, patient_record_id=old.patient_record_id,
+               exam_code=old.exam_code, channel=channel or old.channel, purpose=old.purpose,
+               order_id=old.order_id, precise=old.precise, rescheduled_from_id=old.id)
+    _release(session, old, "rescheduled")
+    if new.order_id:
+        order = session.get(ExamOrder, new.order_id)
+        if order is not None:
+            order.status, order.appointment_id = "scheduled", new.id
+    record_event(session, "appointment.rescheduled", "Appointment", old.id, {"to": new.id}, person_id=old.person_id)
+    session.flush()
+    return new
+
+
+def check_in(session: Session, principal: Principal, appointment_id: str) -> Appointment:
+    appt = _appointment(session, principal, appointment_id)
+    if appt.status != AppointmentStatus.booked.value:
+        raise Conflict(f"预约状态为 {appt.status}，不能签到 / cannot check in an appointment that is {appt.status}")
+    return _transition(session, principal, appt, AppointmentStatus.checked_in.value, "appointment.checked-in",
+                       checked_in_at=utcnow())
+
+
+def no_show(session: Session, principal: Principal, appointment_id: str) -> Appointment:
+    appt = _appointment(session, principal, appointment_id)
+    if appt.status != AppointmentStatus.booked.value:
+        raise Conflict(f"预约状态为 {appt.status}，不能标记爽约 / cannot mark no-show on {appt.status}")
+    if appt.start > utcnow():
+        raise Conflict("预约时间未到 / the appointment has not started yet")
+    return _transition(session, principal, appt, AppointmentStatus.noshow.value, "appointment.noshow")
+
+
+def create_order(session: Session, principal: Principal, patient_record_id: str, exam_code: str) -> ExamOrder:
+    rec = _patient(session, principal, patient_record_id)
+    exam_or_400(session, exam_code)
+    order = ExamOrder(person_id=rec.person_id, patient_record_id=rec.id,
+                      organization_id=principal.organization_id or rec.organization_id, exam_code=exam_code)
+    session.add(order)
+    session.flush()
+    audit.record(session, principal, "create", person_ids=[rec.person_id], what=[f"ServiceRequest/{order.id}"])
+    record_event(session, "order.created", "ServiceRequest", order.id, {"exam_code": exam_code},
+                 person_id=rec.person_id)
+    return order
+
+
+# --- finding and proposing ---------------------------------------------------------------------------
+
+def find_candidates(session: Session, exam_code: str, start: dt.datetime, end: dt.datetime, *,
+                    organization_ids: list[str] | None = None, purpose: str | None = None,
+                    now: dt.datetime | None = None) -> list[tuple[Slot, Resource, int]]:
+    """Free slots for an exam: (slot, resource, places this booker may take), earliest first."""
+    now = now or utcnow()
+    res = [r for r in repo.resources(session, exam_code=exam_code)
+           if not organization_ids or r.organization_id in organization_ids]
+    by_id = {r.id: r for r in res}
+    if not by_id:
+        return []
+    out = []
+    for s in repo.slots(session, resource_ids=list(by_id), start=max(start, now), end=end, only_free=True):
+        free = repo.free_places(s, purpose, now)
+        if free > 0:
+            out.append((s, by_id[s.resource_id], free))
+    return out
+
+
+def _history(session: Session, person_id: str, types: dict[str, ExamType]) -> list[Placed]:
+    appts = repo.appointments_of_person(session, person_id)
+    missing = {a.exam_code for a in appts} - set(types)
+    types = {**types, **repo.exam_types(session, list(missing))} if missing else types
+    return [Placed(f"booked:{a.id}", frozenset(types[a.exam_code].tags or []), a.start, a.end)
+            for a in appts if a.exam_code in types]
+
+
+def propose_itinerary(session: Session, principal: Principal, patient_record_id: str, *,
+                      exam_codes: list[str] | None = None, from_date: dt.date | None = None,
+                      organization_ids: list[str] | None = None, purpose: str | None = None,
+                      use_cp_sat: bool = True) -> tuple[itinerary.Proposal, dict[str, ExamType], dict[str, str], dict[str, str]]:
+    """The best itinerary for the patient's pending exam orders (or the given exam codes).
+    Returns (proposal, exam types, exam key → order id, exam key → exam code)."""
+    rec = _patient(session, principal, patient_record_id)
+    order_of: dict[str, str] = {}
+    if exam_codes:
+        keys = [(f"{c}#{i}", c) for i, c in enumerate(exam_codes)]
+    else:
+        orders = repo.pending_orders(session, rec.person_id)
+        keys = [(o.id, o.exam_code) for o in orders]
+        order_of = {o.id: o.id for o in orders}
+    if not keys:
+        raise BadRequest("没有待预约的检查 / no pending exam orders to schedule")
+    types = repo.exam_types(session, [c for _, c in keys])
+    unknown = {c for _, c in keys} - set(types)
+    if unknown:
+        raise BadRequest(f"检查项目不存在 / unknown exams {sorted(unknown)}")
+    cfg = settings(session)
+    now = utcnow()
+    start = max(now, dt.datetime.combine(from_date, dt.time(0), LOCAL_TZ).astimezone(dt.UTC)) if from_date else now
+    end = start + dt.timedelta(days=int(cfg.get("horizon_days", 14)))  # type: ignore[arg-type]
+    exams, candidates = [], {}
+    cache: dict[str, list[itinerary.Candidate]] = {}
+    for key, code in keys:
+        t = types[code]
+        exams.append(Exam(key, code, t.duration_minutes, frozenset(t.tags or []), t.name, t.name_en))
+        if code not in cache:
+            cache[code] = [itinerary.Candidate(s.id, s.start, s.end, r.id, r.organization_id, free)
+                           for s, r, free in find_candidates(session, code, start, end,
+                                                             organization_ids=organization_ids, purpose=purpose,
+                                                             now=now)]
+        candidates[key] = cache[code]
+    proposal = itinerary.plan(exams, candidates, RuleParams.from_rule_values(cfg), _history(session, rec.person_id, types),
+                              time_limit_ms=int(cfg.get("solver_time_limit_ms", 250)),  # type: ignore[arg-type]
+                              use_cp_sat=use_cp_sat)
+    audit.record(session, principal, "read", person_ids=[rec.person_id], what=[f"Patient/{rec.id}"],
+                 detail={"itinerary": proposal.solver, "exams": len(exams)})
+    return proposal, types, order_of, dict(keys)
+
+
+def book_itinerary(session: Session, principal: Principal, patient_record_id: str,
+                   items: list[tuple[str, str, str | None]], channel: str) -> list[Appointment]:
+    """Book several (slot, exam, order) at once: all or nothing (one 409 rolls the whole request back)."""
+    if not items:
+        raise BadRequest("没有要预约的项目 / nothing to book")
+    params = rule_params(session)
+    rec = _patient(session, principal, patient_record_id)
+    types = repo.exam_types(session, [c for _, c, _ in items])
+    placed = []
+    for i, (slot_id, code, _) in enumerate(items):
+        slot = session.get(Slot, slot_id)
+        if slot is None or code not in types:
+            raise BadRequest("号源或检查项目无效 / unknown slot or exam in the itinerary")
+        placed.append(Placed(f"{code}#{i}", frozenset(types[code].tags or []), slot.start, slot.end))
+    from onetrip.scheduling.rules import violations
+
+    broken = violations(placed, params, _history(session, rec.person_id, types))
+    if broken:
+        raise Unprocessable("行程违反检查顺序规则 / the itinerary breaks a rule: " +
+                            "; ".join(f"{v.rule} {v.message}" for v in broken))
+    return [book(session, principal, slot_id=s, patient_record_id=patient_record_id, exam_code=c, channel=channel,
+                 order_id=o) for s, c, o in items]
+
+
+# --- figures -----------------------------------------------------------------------------------------
+
+def compute_figures(session: Session, principal: Principal, *, organization_id: str | None, start: dt.date,
+                    end: dt.date) -> dict:
+    """智慧预约率, median wait days per modality, no-show rate, utilisation per resource for
+    appointments starting in [start, end] (local dates)."""
+    if not principal.is_operator and organization_id != principal.organization_id:
+        raise Forbidden("只能查看本机构的统计 / figures of your own institution only")
+    lo = dt.datetime.combine(start, dt.time(0), LOCAL_TZ).astimezone(dt.UTC)
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), LOCAL_TZ).astimezone(dt.UTC)
+    appts = repo.appointments(session, organization_id=organization_id, start=lo, end=hi, limit=1_000_000)
+    types = repo.exam_types(session)
+    now = utcnow()
+    rows = [figures.ApptFact(a.status, a.precise, types[a.exam_code].modality if a.exam_code in types else "?",
+                             (local_date(a.start) - local_date(a.booked_at or a.created_at)).days, a.start <= now)
+            for a in appts]
+    res_names = {r.id: r for r in repo.resources(session, organization_id=organization_id, active_only=False)}
+    usage = defaultdict(lambda: [0, 0])
+    for rid, places, booked in repo.slot_usage(session, organization_id, lo, hi):
+        usage[rid][0] += places
+        usage[rid][1] += booked
+    return {
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "organization_id": organization_id,
+        "appointments": len(rows),
+        "smart_booking_rate": figures.smart_booking_rate(rows),
+        "median_wait_days": figures.median_wait_days(rows),
+        "no_show_rate": figures.no_show_rate(rows),
+        "utilisation": [{"resource_id": rid, "resource": res_names[rid].name if rid in res_names else rid,
+                         "places": p, "booked": b, "utilisation": figures.utilisation(p, b)}
+                        for rid, (p, b) in sorted(usage.items())],
+    }
