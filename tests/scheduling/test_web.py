@@ -15,6 +15,7 @@ def sched(db, world):
 
 def test_board_patient_screen_book_and_slip(client, db, world, sched):
     h = admin_headers(client, world)
+    client.cookies.set("lang", "en")  # the assertions below read the English UI; Chinese is the default
     r = client.get(f"/ui/scheduling/board?organization={world.org_a}&date={sched.day}", headers=h)
     assert r.status_code == 200 and "Slot board" in r.text and "08:00–08:20" in r.text
     r = client.get(f"/ui/scheduling/board?organization={world.org_a}&date=2026-09-28&view=week", headers=h)
@@ -37,3 +38,12 @@ def test_board_patient_screen_book_and_slip(client, db, world, sched):
     r = client.post(f"/ui/scheduling/patients/{patient(db, world.org_a)}/book", headers=h,
                     data={"item": items, "channel": "clinic"}, follow_redirects=False)
     assert r.status_code == 409 and "text/html" in r.headers["content-type"]
+    client.cookies.delete("lang")
+
+
+def test_board_is_chinese_by_default(client, world, sched):
+    from tests.factories import auth, token
+
+    client.cookies.clear()
+    r = client.get("/ui/scheduling/board", headers=auth(token(client, world.users["admin"])))
+    assert r.status_code == 200 and "号源看板" in r.text and "Slot board" not in r.text

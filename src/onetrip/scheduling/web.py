@@ -1,6 +1,6 @@
 """Web pages for scheduling under /ui/scheduling: the day/week board per resource, a patient's booking
 screen with the itinerary suggestion and its reasons, and the printable slip. Same services as the API;
-bilingual text inline (中文 / English) until the strings join the translation catalogue."""
+UI strings are English ``_()`` in the templates, translated via the web catalogue (zh_CN by default)."""
 
 from __future__ import annotations
 
