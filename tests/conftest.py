@@ -149,3 +149,21 @@ def world(db):
     from tests.factories import build_world
 
     return build_world(db)
+
+
+@pytest.fixture
+def cli_env(db, monkeypatch):
+    """A Typer CliRunner whose ``onetrip`` commands talk to this module's database."""
+    from typer.testing import CliRunner
+
+    from onetrip.config import get_settings
+    from onetrip.db import session as db_session
+
+    monkeypatch.setenv("ONETRIP_DATABASE_URL", db.url)
+    caches = (get_settings, db_session.get_engine, db_session.get_sessionmaker)
+    for f in caches:
+        f.cache_clear()
+    yield CliRunner()
+    db_session.get_engine().dispose()
+    for f in caches:
+        f.cache_clear()

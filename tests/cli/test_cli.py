@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from onetrip.cli.main import app
 from onetrip.registry.models import SystemClient, User
 from onetrip.rules.service import rule_values
-
-
-@pytest.fixture
-def cli_env(db, monkeypatch):
-    from onetrip.config import get_settings
-    from onetrip.db import session as db_session
-
-    monkeypatch.setenv("ONETRIP_DATABASE_URL", db.url)
-    caches = (get_settings, db_session.get_engine, db_session.get_sessionmaker)
-    for f in caches:
-        f.cache_clear()
-    yield CliRunner()
-    db_session.get_engine().dispose()
-    for f in caches:
-        f.cache_clear()
 
 
 def test_db_upgrade_is_idempotent(cli_env):

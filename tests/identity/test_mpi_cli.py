@@ -18,20 +18,6 @@ app = typer.Typer()
 app.add_typer(mpi_app, name="mpi")
 
 
-@pytest.fixture
-def cli_env(db, monkeypatch):
-    from onetrip.config import get_settings
-    from onetrip.db import session as db_session
-
-    monkeypatch.setenv("ONETRIP_DATABASE_URL", db.url)
-    caches = (get_settings, db_session.get_engine, db_session.get_sessionmaker)
-    for f in caches:
-        f.cache_clear()
-    yield CliRunner()
-    db_session.get_engine().dispose()
-    for f in caches:
-        f.cache_clear()
-
 
 CSV = """record_id,source,name,sex,birth_date,id_number,phone,address
 r1,LH1,陈丽,女,1980-03-04,,13700001234,浙江省沧澜市青溪区文昌街道翠湖小区3幢2单元501室

@@ -54,13 +54,14 @@ def allows(scopes: tuple[Scope, ...], resource: str, permission: str) -> bool:
 # What each role may do, as SMART scopes. A token never gets more than its role allows.
 _DIRECTORY = "user/Organization.rs user/Practitioner.rs"
 _BOOKING = "user/Schedule.rs user/Slot.rs user/Appointment.crus user/ServiceRequest.crs"
+_RESULTS = "user/DiagnosticReport.rs user/Observation.rs user/ImagingStudy.rs"
 ROLE_SCOPES: dict[str, str] = {
     "admin": "user/*.cruds",
-    "clinician": f"user/Patient.crus {_DIRECTORY} {_BOOKING}",
-    "nurse": f"user/Patient.crus {_DIRECTORY} {_BOOKING}",
+    "clinician": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS}",
+    "nurse": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS}",
     "scheduler": f"user/Patient.crus {_DIRECTORY} user/Schedule.crus user/Slot.crs user/Appointment.crus "
                  "user/ServiceRequest.crs",
-    "family_doctor": f"user/Patient.crus {_DIRECTORY} {_BOOKING}",
+    "family_doctor": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS}",
     "vaccinator": f"user/Patient.crus {_DIRECTORY}",
     # Bureau managers work with aggregates and the directory, not with individual records.
     "bureau_manager": "user/Organization.rs user/Practitioner.rs",

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from onetrip.cli.hl7 import hl7_app
 from onetrip.cli.mpi import mpi_app
 from onetrip.cli.scheduling import scheduling_app
 from onetrip.config import get_settings
@@ -30,6 +31,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
 app.add_typer(mpi_app, name="mpi")
 app.add_typer(scheduling_app, name="scheduling")
+app.add_typer(hl7_app, name="hl7")
 console = Console()
 err = Console(stderr=True)
 

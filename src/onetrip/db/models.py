@@ -11,7 +11,14 @@ from onetrip.identity.models import (  # noqa: F401
     PersonMerge,
 )
 from onetrip.interop.fhir.models import ResourceVersion  # noqa: F401
+from onetrip.interop.hl7v2.models import InboxMessage  # noqa: F401
 from onetrip.outbox.models import OutboxEvent  # noqa: F401
+from onetrip.records.models import (  # noqa: F401
+    DiagnosticReport,
+    ImagingStudy,
+    Observation,
+    ServiceRequest,
+)
 from onetrip.registry.models import (  # noqa: F401
     Department,
     MedicalCommunity,

@@ -22,6 +22,7 @@ def capability_statement(base: str) -> dict:
         "fhirVersion": "4.0.1", "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
+            "interaction": [{"code": "transaction"}, {"code": "batch"}],
             "security": {
                 "cors": False,
                 "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
@@ -47,6 +48,11 @@ def capability_statement(base: str) -> dict:
                         [("patient", "reference"), ("date", "date"), ("status", "token")], versioning="no-version"),
                  "operation": [{"name": n, "definition": f"urn:onetrip:op:appointment-{n}"}
                                for n in ("find", "hold", "book")]},
+                *[_res(t, ["read", "search-type", "create"],
+                       [("patient", "reference"), ("code", "token"), ("date", "date"), ("identifier", "token")]
+                       + ([("category", "token")] if t in ("DiagnosticReport", "Observation") else []),
+                       versioning="no-version")
+                  for t in ("DiagnosticReport", "Observation", "ImagingStudy", "ServiceRequest")],
                 _res("AuditEvent", ["read", "search-type"],
                      [("patient", "reference"), ("date", "date"), ("agent", "token"), ("subtype", "token"),
                       ("outcome", "token")], versioning="no-version"),

@@ -1,0 +1,141 @@
+"""The inbox: receive (parse → store → the ACK to send) and process (run the handler, with retries).
+Services flush and never commit (STYLE 2): the MLLP listener commits ``receive`` *before* it writes the
+ACK, and commits each ``process`` on its own (STYLE 7)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from onetrip.interop.hl7v2 import parser
+from onetrip.interop.hl7v2.handlers import HANDLERS
+from onetrip.interop.hl7v2.models import InboxMessage
+from onetrip.kit.clock import utcnow
+from onetrip.kit.errors import ApiError, NotFound
+from onetrip.kit.masking import scrub
+
+log = logging.getLogger("onetrip.hl7v2")
+
+STORED = "已保存 / message stored"
+WAITING = "ORU^R01"  # stored, ACKed AA, no handler yet: the results store (next session) will add it
+
+
+@dataclass(frozen=True)
+class Receipt:
+    ack: bytes
+    inbox_id: str | None  # None when the input could not be identified (no MSH-10): nothing stored
+    status: str | None
+    duplicate: bool = False
+
+
+def receive(session: Session, raw: bytes) -> Receipt:
+    """Store the message (unless it cannot be identified) and return the ACK to send once committed.
+    A duplicate (same sender + MSH-10) gets the stored ACK back; a refused message whose sender corrects
+    it and resends under the same control id is evaluated again."""
+    problem: parser.HL7Problem | None
+    try:
+        msg: parser.Message | None = parser.parse(raw)
+        problem = parser.check(msg)
+    except parser.HL7Error as e:
+        msg, problem = parser.parse_lenient(raw), e.problem
+    if problem is not None:
+        log.warning(scrub(f"HL7 拒收 / refused {problem.ack_code} {problem.code}: {problem.text}"))
+        ack_code, text, status = problem.ack_code, problem.text, "rejected"
+    else:
+        assert msg is not None
+        ack_code, text = "AA", STORED
+        status = "pending-handler" if msg.message_type == WAITING else "received"
+    if msg is None or not msg.control_id.strip() or len(msg.control_id) > 64:
+        return Receipt(parser.build_ack(msg, ack_code, text, problem=problem, now=utcnow()), None, None)
+
+    existing = _by_key(session, msg.sender, msg.control_id)
+    if existing is not None and (existing.status != "rejected" or existing.raw == raw):
+        return Receipt(existing.ack, existing.id, existing.status, duplicate=True)
+    ack = parser.build_ack(msg, ack_code, text, problem=problem, now=utcnow())
+    fields = {"message_type": msg.message_type[:16], "version": msg.version[:8], "charset": msg.charset[:32],
+              "raw": raw, "status": status, "ack_code": ack_code, "ack": ack, "attempts": 0,
+              "last_error": None if problem is None else problem.text, "received_at": utcnow(),
+              "processed_at": None}
+    if existing is not None:  # a corrected resend of a refused message
+        for k, v in fields.items():
+            setattr(existing, k, v)
+        session.flush()
+        return Receipt(ack, existing.id, status)
+    row = InboxMessage(sender=msg.sender[:200], control_id=msg.control_id, **fields)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # a concurrent copy of the same message won: answer with its ACK
+        existing = _by_key(session, msg.sender, msg.control_id)
+        assert existing is not None
+        return Receipt(existing.ack, existing.id, existing.status, duplicate=True)
+    return Receipt(ack, row.id, status)
+
+
+def _by_key(session: Session, sender: str, control_id: str) -> InboxMessage | None:
+    return session.scalar(select(InboxMessage).where(InboxMessage.sender == sender[:200],
+                                                     InboxMessage.control_id == control_id))
+
+
+def process(session: Session, inbox_id: str, *, max_attempts: int = 3) -> InboxMessage:
+    """Run the handler of a ``received`` message once. Its changes are kept only if it succeeds (savepoint);
+    a failure is recorded and the message stays ``received`` for a retry until ``max_attempts``, then
+    ``failed``."""
+    row = session.get(InboxMessage, inbox_id, with_for_update=True)
+    if row is None:
+        raise NotFound("收件箱中没有此消息 / no such inbox message")
+    if row.status != "received":
+        return row
+    handler = HANDLERS.get(row.message_type)
+    if handler is None:
+        row.status = "pending-handler"
+        session.flush()
+        return row
+    row.attempts += 1
+    session.flush()
+    try:
+        with session.begin_nested():
+            outcome = handler(session, parser.parse(row.raw))
+    except Exception as e:  # noqa: BLE001 — any handler failure is recorded on the message, never raised
+        detail = e.message if isinstance(e, ApiError) else str(e)
+        row.last_error = f"{type(e).__name__}: {detail}"[:4000]
+        row.status = "failed" if row.attempts >= max_attempts else "received"
+        log.warning(scrub(f"HL7 处理失败 / handler failed ({row.attempts}/{max_attempts}) {row.sender} "
+                          f"{row.control_id} {row.message_type}: {row.last_error}"))
+    else:
+        row.status, row.last_error, row.processed_at = "processed", None, utcnow()
+        log.info(scrub(f"HL7 已处理 / processed {row.sender} {row.control_id} {row.message_type}: {outcome}"))
+    session.flush()
+    return row
+
+
+def runnable_ids(session: Session) -> list[str]:
+    """Messages whose handler has not succeeded yet and may be (re)tried, oldest first."""
+    return list(session.scalars(select(InboxMessage.id).where(InboxMessage.status == "received")
+                                .order_by(InboxMessage.received_at)))
+
+
+def rerun(session: Session, inbox_id: str) -> InboxMessage:
+    """Re-run a failed (or waiting) message's handler now, once more."""
+    row = session.get(InboxMessage, inbox_id, with_for_update=True)
+    if row is None:
+        raise NotFound("收件箱中没有此消息 / no such inbox message")
+    if row.status == "rejected":
+        raise ApiError("被拒收的消息不能重跑，请发送方更正后重发 / a refused message cannot be re-run: the "
+                       "sender must correct and resend it", status=409, code="conflict")
+    if row.status == "processed":
+        return row
+    row.status = "received"
+    session.flush()
+    return process(session, inbox_id, max_attempts=row.attempts + 1)
+
+
+def list_messages(session: Session, *, status: str | None = None, limit: int = 50) -> list[InboxMessage]:
+    q = select(InboxMessage).order_by(InboxMessage.received_at.desc()).limit(limit)
+    if status:
+        q = q.where(InboxMessage.status == status)
+    return list(session.scalars(q))

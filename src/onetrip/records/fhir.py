@@ -1,0 +1,502 @@
+"""FHIR R4 for shared results: DiagnosticReport, Observation, ImagingStudy, ServiceRequest (create,
+conditional create with ``If-None-Exist: identifier=system|value``, read, search) and ``POST /fhir/R4``
+with ``transaction`` (all or nothing, one database transaction) or ``batch`` (an outcome per entry)
+Bundles, whose Patient entries go through the identity service.
+
+Incoming resources are validated with ``fhir.resources.R4B`` (``interop.fhir.mappers.validate``) and then
+mapped onto the records service's input shapes. The stored resource is returned on read, with our ids.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import and_, select
+
+from onetrip.access import service as access
+from onetrip.api.deps import DB, CurrentPrincipal, require_scope
+from onetrip.audit import service as audit
+from onetrip.auth.principal import Principal
+from onetrip.identity import service as identity
+from onetrip.identity.models import PatientRecord
+from onetrip.interop.fhir import mappers
+from onetrip.interop.fhir.router import (
+    PATIENT_PARAMS,
+    Resource,
+    base_url,
+    fhir_response,
+    patient_search_params,
+)
+from onetrip.interop.fhir.search import bundle, check_params, count_offset, parse_date
+from onetrip.kit.errors import ApiError, BadRequest, PreconditionFailed, operation_outcome
+from onetrip.records import repository as repo
+from onetrip.records import rules, service
+from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation, ServiceRequest
+from onetrip.records.schemas import ImagingStudyIn, ObservationIn, ReportIn, ServiceRequestIn
+from onetrip.registry.models import Organization
+
+router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4 results"])
+
+RECOGNITION_MARK_EXT = "urn:onetrip:sd:recognition-mark"  # 互认标识 (RULES R1.4)
+LOCAL_CODE_PREFIX = "urn:onetrip:cs:local"  # + ":" + organization code: an institution's own item codes
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8))  # a dateTime without an offset is local (Asia/Shanghai)
+MODELS = {"DiagnosticReport": DiagnosticReport, "Observation": Observation, "ImagingStudy": ImagingStudy,
+          "ServiceRequest": ServiceRequest}
+SEARCH_PARAMS = {
+    "DiagnosticReport": {"patient", "subject", "category", "code", "date", "identifier"},
+    "Observation": {"patient", "subject", "category", "code", "date", "identifier"},
+    "ImagingStudy": {"patient", "subject", "modality", "date", "identifier"},
+    "ServiceRequest": {"patient", "subject", "code", "authored", "identifier"},
+}
+DATE_COLUMNS = {"DiagnosticReport": "effective_at", "Observation": "effective_at", "ImagingStudy": "started_at",
+                "ServiceRequest": "authored_at"}
+BUNDLE_ORDER = ("Patient", "ServiceRequest", "Observation", "ImagingStudy", "DiagnosticReport")
+
+
+# --- FHIR → service input --------------------------------------------------------------------------
+
+def _datetime(value: str | None, field: str) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), CHINA_TZ).astimezone(dt.UTC)
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{field} 时间格式无效 / {field} is not a dateTime this server accepts: {value!r}",
+                         expression=[field]) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TZ)).astimezone(dt.UTC)
+
+
+def _identifier(body: dict) -> tuple[str, str]:
+    for ident in body.get("identifier") or []:
+        if ident.get("system") and ident.get("value"):
+            return ident["system"], ident["value"]
+    raise BadRequest("需要发送方标识（system 和 value）/ an identifier with system and value is required "
+                     "(it makes re-sending idempotent)", expression=["identifier"])
+
+
+def _codes(concept: dict | None) -> dict[str, str | None]:
+    out: dict[str, str | None] = {"code_local": None, "code_system": None, "code": None, "display": None}
+    concept = concept or {}
+    for c in concept.get("coding") or []:
+        system = c.get("system") or ""
+        if system.startswith(LOCAL_CODE_PREFIX):
+            out["code_local"] = out["code_local"] or c.get("code")
+        elif out["code"] is None and c.get("code"):
+            out["code_system"], out["code"] = system or None, c.get("code")
+        out["display"] = out["display"] or c.get("display")
+    out["display"] = concept.get("text") or out["display"]
+    return out
+
+
+def _org_ref(refs: list[dict] | None) -> str | None:
+    for ref in refs or []:
+        if isinstance(ref.get("reference"), str) and ref["reference"].split("/")[-2:-1] == ["Organization"]:
+            return mappers.ref_id(ref, "Organization")
+    return None
+
+
+def _subject(session, body: dict, organization_id: str | None, principal: Principal) -> dict[str, Any]:
+    """The patient (record id or MRN) and the issuing organization (explicit, the caller's, or the
+    patient record's)."""
+    subject = body.get("subject") or {}
+    record_id = mappers.ref_id(subject, "Patient") if subject.get("reference") else None
+    mrn = (subject.get("identifier") or {}).get("value")
+    org = organization_id or principal.organization_id
+    if org is None and record_id:
+        rec = session.get(PatientRecord, record_id)
+        org = rec.organization_id if rec else None
+    if org is None:
+        raise BadRequest("需要出具机构（performer）/ the issuing organization (performer) is required",
+                         expression=["performer"])
+    if not record_id and not mrn:
+        raise BadRequest("需要患者（subject）/ subject (a Patient reference or its MRN identifier) is required",
+                         expression=["subject"])
+    return {"organization_id": org, "patient_record_id": record_id, "mrn": None if record_id else mrn}
+
+
+def _build(cls, **kw):
+    try:
+        return cls(**kw)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5])
+        raise BadRequest(f"资源内容无效 / invalid content: {problems}") from None
+
+
+def _common(session, rtype: str, body: dict, org: str | None, principal: Principal) -> dict[str, Any]:
+    mappers.validate(rtype, body)
+    system, value = _identifier(body)
+    return {**_subject(session, body, org, principal), "identifier_system": system, "identifier_value": value,
+            "status": body.get("status") or "unknown", "resource": body}
+
+
+def _effective(body: dict) -> dt.datetime | None:
+    return _datetime(body.get("effectiveDateTime") or (body.get("effectivePeriod") or {}).get("start"),
+                     "effective")
+
+
+def observation_in(session, body: dict, principal: Principal) -> ObservationIn:
+    c = _common(session, "Observation", body, _org_ref(body.get("performer")), principal)
+    q = body.get("valueQuantity") or {}
+    rr = (body.get("referenceRange") or [{}])[0]
+    interp = next((cd.get("code") for i in body.get("interpretation") or [] for cd in i.get("coding") or []), None)
+    value_string = body.get("valueString")
+    if value_string is None and body.get("valueCodeableConcept"):
+        value_string = _codes(body["valueCodeableConcept"])["display"]
+    return _build(ObservationIn, **c, **_codes(body.get("code")), effective_at=_effective(body),
+                  value_quantity=q.get("value"), unit=q.get("unit") or q.get("code"), value_string=value_string,
+                  reference_low=(rr.get("low") or {}).get("value"), reference_high=(rr.get("high") or {}).get("value"),
+                  reference_text=rr.get("text"), interpretation=interp)
+
+
+def report_in(session, body: dict, principal: Principal) -> ReportIn:
+    c = _common(session, "DiagnosticReport", body, _org_ref(body.get("performer")), principal)
+    cat_codes = [cd.get("code") or "" for cat in body.get("category") or [] for cd in cat.get("coding") or []]
+    category, section = rules.classify(cat_codes)
+    effective = _effective(body) or _datetime(body.get("issued"), "issued")
+    if effective is None:
+        raise BadRequest("报告需要检查/采样时间 / a DiagnosticReport needs effective[x] or issued",
+                         expression=["effective"])
+    mark = next((e.get("valueString") for e in body.get("extension") or [] if e.get("url") == RECOGNITION_MARK_EXT),
+                None)
+    results = [mappers.ref_id(r, "Observation") for r in body.get("result") or []]
+    based_on = [mappers.ref_id(r, "ServiceRequest") for r in body.get("basedOn") or []]
+    return _build(ReportIn, **c, **_codes(body.get("code")), category=category, section=section,
+                  effective_at=effective, issued=_datetime(body.get("issued"), "issued"),
+                  conclusion=body.get("conclusion"), recognition_mark=mark,
+                  service_request_id=based_on[0] if based_on else None, result_ids=[r for r in results if r])
+
+
+def imaging_study_in(session, body: dict, principal: Principal) -> ImagingStudyIn:
+    c = _common(session, "ImagingStudy", body, None, principal)
+    started = _datetime(body.get("started"), "started")
+    if started is None:
+        raise BadRequest("影像检查需要开始时间 / an ImagingStudy needs started", expression=["started"])
+    accession = next((i.get("value") for i in body.get("identifier") or []
+                      if any(cd.get("code") == "ACSN" for cd in (i.get("type") or {}).get("coding") or [])), None)
+    modality = next((m.get("code") for m in body.get("modality") or []), None)
+    return _build(ImagingStudyIn, **c, **_codes((body.get("procedureCode") or [None])[0]), started_at=started,
+                  modality=modality, series_count=body.get("numberOfSeries"),
+                  instance_count=body.get("numberOfInstances"), accession=accession)
+
+
+def service_request_in(session, body: dict, principal: Principal) -> ServiceRequestIn:
+    org = _org_ref([body["requester"]] if body.get("requester") else [])
+    c = _common(session, "ServiceRequest", body, org, principal)
+    return _build(ServiceRequestIn, **c, **_codes(body.get("code")), intent=body.get("intent") or "order",
+                  authored_at=_datetime(body.get("authoredOn"), "authoredOn"))
+
+
+_INGEST = {
+    "DiagnosticReport": (report_in, service.ingest_report),
+    "Observation": (observation_in, service.ingest_observation),
+    "ImagingStudy": (imaging_study_in, service.ingest_imaging_study),
+    "ServiceRequest": (service_request_in, service.ingest_service_request),
+}
+
+
+# --- stored row → FHIR -----------------------------------------------------------------------------
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def to_fhir(session, row) -> dict:
+    """The stored resource with our ids; rows that did not come as FHIR (HL7 v2) get the core fields."""
+    rtype = type(row).__name__
+    out = copy.deepcopy(row.resource) if row.resource else {}
+    out.update({"resourceType": rtype, "id": row.id,
+                "meta": {"versionId": "1", "lastUpdated": _iso(row.updated_at)},
+                "subject": {"reference": f"Patient/{row.patient_record_id}"}})
+    out.setdefault("status", row.status)
+    out.setdefault("identifier", [{"system": row.identifier_system, "value": row.identifier_value}])
+    codings = [c for c in ({"system": row.code_system, "code": row.code} if row.code else None,
+                           {"system": LOCAL_CODE_PREFIX, "code": row.code_local} if row.code_local else None) if c]
+    concept = {**({"coding": codings} if codings else {}), **({"text": row.display} if row.display else {})}
+    if rtype == "DiagnosticReport":
+        out.setdefault("code", concept or {"text": "unknown"})
+        out.setdefault("effectiveDateTime", _iso(row.effective_at))
+        if row.issued:
+            out.setdefault("issued", _iso(row.issued))
+        if row.conclusion:
+            out.setdefault("conclusion", row.conclusion)
+        if row.recognition_mark and "extension" not in out:
+            out["extension"] = [{"url": RECOGNITION_MARK_EXT, "valueString": row.recognition_mark}]
+        out.setdefault("performer", [{"reference": f"Organization/{row.organization_id}"}])
+        obs = repo.observations_of_report(session, row.id)
+        if obs:
+            out["result"] = [{"reference": f"Observation/{o.id}"} for o in obs]
+    elif rtype == "Observation":
+        out.setdefault("code", concept or {"text": "unknown"})
+        out.setdefault("effectiveDateTime", _iso(row.effective_at))
+        has_value = any(k.startswith("value") for k in out)
+        if not has_value and row.value_quantity is not None:
+            out["valueQuantity"] = {"value": row.value_quantity, **({"unit": row.unit} if row.unit else {})}
+        elif not has_value and row.value_string:
+            out["valueString"] = row.value_string
+        out.setdefault("performer", [{"reference": f"Organization/{row.organization_id}"}])
+    elif rtype == "ImagingStudy":
+        out.setdefault("started", _iso(row.started_at))
+        if row.modality:
+            out.setdefault("modality", [{"system": "http://dicom.nema.org/resources/ontology/DCM",
+                                         "code": row.modality}])
+        for key, value in (("numberOfSeries", row.series_count), ("numberOfInstances", row.instance_count)):
+            if value is not None:
+                out.setdefault(key, value)
+    else:
+        out.setdefault("intent", row.intent)
+        if concept:
+            out.setdefault("code", concept)
+    return out
+
+
+# --- create / conditional create (shared by single creates and bundles) ---------------------------
+
+def _if_none_exist(query: str, rtype: str) -> tuple[str, str]:
+    raw = check_params(parse_qsl(query, keep_blank_values=True), {"identifier"}, rtype)
+    system, sep, value = (raw.get("identifier") or "").partition("|")
+    if not sep or not system or not value:
+        raise BadRequest("If-None-Exist 须为 identifier=system|value / If-None-Exist must be "
+                         "identifier=system|value", code="not-supported")
+    return system, value
+
+
+def _patient_if_none_exist(session, principal: Principal, query: str) -> PatientRecord | None:
+    raw = check_params(parse_qsl(query, keep_blank_values=True), PATIENT_PARAMS, "Patient")
+    if not raw:
+        raise BadRequest("ifNoneExist 为空 / ifNoneExist has no search parameters")
+    p = patient_search_params(raw)
+    p.count = 2
+    found = identity.search(session, principal, p, query_text=query).records
+    if len(found) > 1:
+        raise PreconditionFailed("条件创建匹配到多条记录 / conditional create matched more than one record")
+    return found[0] if found else None
+
+
+def create(session, principal: Principal, rtype: str, body: Any, if_none_exist: str | None) -> tuple[int, dict]:
+    """Create one resource (or find it): (HTTP status, resource)."""
+    require_scope(principal, rtype, "c")
+    if rtype == "Patient":
+        data = mappers.patient_from_fhir(body, principal.organization_id)
+        rec = _patient_if_none_exist(session, principal, if_none_exist) if if_none_exist else None
+        status = 200 if rec is not None else 201
+        rec = rec or identity.register(session, principal, data)
+        return status, mappers.patient_to_fhir(rec, session.get(Organization, rec.organization_id))
+    if rtype not in _INGEST:
+        raise BadRequest(f"不支持的资源类型 / {rtype} cannot be created here", code="not-supported")
+    to_input, ingest = _INGEST[rtype]
+    data = to_input(session, body, principal)
+    if if_none_exist:
+        system, value = _if_none_exist(if_none_exist, rtype)
+        found = repo.by_identifier(session, MODELS[rtype], data.organization_id, system, value)
+        if found is not None:
+            return 200, to_fhir(session, found)
+    stored = ingest(session, principal, data)
+    return (201 if stored.created else 200), to_fhir(session, stored.row)
+
+
+def _created(request: Request, status: int, out: dict) -> JSONResponse:
+    return fhir_response(out, status, location=f"{base_url(request)}/{out['resourceType']}/{out['id']}/_history/"
+                                               f"{(out.get('meta') or {}).get('versionId', '1')}")
+
+
+# --- bundles ---------------------------------------------------------------------------------------
+
+def _resolve(node: Any, ids: dict[str, str]) -> Any:
+    """Replace references to ``urn:uuid:`` fullUrls of earlier entries with ``Type/id``."""
+    if isinstance(node, dict):
+        out = {k: _resolve(v, ids) for k, v in node.items()}
+        ref = out.get("reference")
+        if isinstance(ref, str) and ref.startswith("urn:"):
+            if ref not in ids:
+                raise BadRequest(f"引用无法解析 / reference {ref!r} does not match an entry of this bundle",
+                                 expression=["reference"])
+            out["reference"] = ids[ref]
+        return out
+    if isinstance(node, list):
+        return [_resolve(v, ids) for v in node]
+    return node
+
+
+def _entry_request(i: int, entry: dict) -> tuple[str, dict, str | None]:
+    req = entry.get("request") or {}
+    resource = entry.get("resource")
+    if not isinstance(resource, dict) or not resource.get("resourceType"):
+        raise BadRequest(f"条目 {i} 缺少资源 / entry {i} has no resource")
+    rtype = resource["resourceType"]
+    if req.get("method") != "POST" or (req.get("url") or "").split("?")[0] != rtype:
+        raise BadRequest(f"条目 {i}：只支持 POST {rtype} / entry {i}: only POST to {rtype} is supported",
+                         code="not-supported")
+    if rtype not in BUNDLE_ORDER:
+        raise BadRequest(f"条目 {i}：不支持的资源类型 / entry {i}: unsupported resource type {rtype!r}",
+                         code="not-supported")
+    return rtype, resource, req.get("ifNoneExist")
+
+
+def _response_entry(status: int, out: dict, base: str) -> dict:
+    text = {200: "200 OK", 201: "201 Created"}[status]
+    return {"fullUrl": f"{base}/{out['resourceType']}/{out['id']}", "resource": out,
+            "response": {"status": text, "location": f"{base}/{out['resourceType']}/{out['id']}/_history/"
+                                                     f"{(out.get('meta') or {}).get('versionId', '1')}"}}
+
+
+def _as_plain_error(i: int, e: ApiError) -> ApiError:
+    # A transaction fails as a whole: nothing of it is committed, not even an audited denial.
+    return ApiError(f"条目 {i} / entry {i}: {e.message}", status=e.status, code=e.code, expression=e.expression)
+
+
+def process_bundle(session, principal: Principal, body: Any, base: str) -> dict:
+    mappers.validate("Bundle", body)
+    kind = body.get("type")
+    if kind not in ("transaction", "batch"):
+        raise BadRequest("只接受 transaction 或 batch 类型的 Bundle / only transaction and batch Bundles are "
+                         "accepted", expression=["type"])
+    entries = body.get("entry") or []
+    order = sorted(range(len(entries)), key=lambda i: _rank(entries[i]))
+    ids: dict[str, str] = {}
+    results: list[dict | None] = [None] * len(entries)
+    for i in order:
+        entry = entries[i]
+        try:
+            if kind == "transaction":
+                status, out = _one_entry(session, principal, i, entry, ids)
+            else:
+                with session.begin_nested():
+                    status, out = _one_entry(session, principal, i, entry, ids)
+        except ApiError as e:
+            if kind == "transaction":
+                raise _as_plain_error(i, e) from None
+            results[i] = {"response": {"status": f"{e.status}", "outcome": operation_outcome(
+                e.message, code=e.code, expression=e.expression)}}
+            continue
+        if entry.get("fullUrl"):
+            ids[entry["fullUrl"]] = f"{out['resourceType']}/{out['id']}"
+        results[i] = _response_entry(status, out, base)
+    return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": results}
+
+
+def _rank(entry: dict) -> int:
+    """Patients first, then orders, observations, studies, reports: what is referenced exists first."""
+    rtype = (entry.get("resource") or {}).get("resourceType")
+    return BUNDLE_ORDER.index(rtype) if rtype in BUNDLE_ORDER else 0
+
+
+def _one_entry(session, principal: Principal, i: int, entry: dict, ids: dict[str, str]) -> tuple[int, dict]:
+    rtype, resource, if_none_exist = _entry_request(i, entry)
+    return create(session, principal, rtype, _resolve(resource, ids), if_none_exist)
+
+
+# --- search --------------------------------------------------------------------------------------
+
+def _date_condition(column, value: str, name: str):
+    kind, day = parse_date(value, name)
+    prefix, _, period = kind.partition("-")
+    start = dt.datetime.combine(day, dt.time(), CHINA_TZ)
+    if period == "year":
+        end = start.replace(year=day.year + 1)
+    elif period == "month":
+        end = start.replace(year=day.year + (day.month == 12), month=day.month % 12 + 1)
+    else:
+        end = start + dt.timedelta(days=1)
+    return {"eq": and_(column >= start, column < end), "ge": column >= start, "gt": column >= end,
+            "le": column < end, "lt": column < start}[prefix]
+
+
+def search(session, principal: Principal, rtype: str, raw: dict[str, str], query_text: str) -> tuple[list, bool]:
+    model = MODELS[rtype]
+    count, offset = count_offset(raw)
+    q = select(model)
+    patient = raw.get("patient") or raw.get("subject")
+    if patient:
+        rec = session.get(PatientRecord, patient.split("/")[-1])
+        if rec is None:
+            return [], False
+        access.require_read(session, principal, rec.person_id, f"{rtype}?{query_text}", subtype="search-type")
+        q = q.where(model.person_id == rec.person_id)
+    elif not principal.is_operator:
+        # Without a patient a caller sees its own institution's results only.
+        q = q.where(model.organization_id == principal.organization_id)
+    if raw.get("identifier"):
+        system, sep, value = raw["identifier"].partition("|")
+        q = q.where(model.identifier_system == system, model.identifier_value == value) if sep else q.where(
+            model.identifier_value == system)
+    if raw.get("code"):
+        system, sep, code = raw["code"].partition("|")
+        code = code if sep else system
+        q = q.where((model.code == code) | (model.code_local == code))
+    if raw.get("category"):
+        category, section = rules.classify([raw["category"]])
+        word = raw["category"].lower() if category == "other" else category
+        target = model if rtype == "DiagnosticReport" else DiagnosticReport
+        if rtype == "Observation":
+            q = q.join(DiagnosticReport, Observation.report_id == DiagnosticReport.id)
+        q = q.where(target.section == section) if section else q.where(
+            target.category == ("lab" if word == "laboratory" else word))
+    if raw.get("modality"):
+        q = q.where(ImagingStudy.modality == raw["modality"].split("|")[-1])
+    date_column = getattr(model, DATE_COLUMNS[rtype])
+    for name in ("date", "authored"):
+        if raw.get(name):
+            q = q.where(_date_condition(date_column, raw[name], name))
+    if count == 0:
+        return [], False
+    rows = list(session.scalars(q.order_by(date_column.desc(), model.id).offset(offset).limit(count + 1)))
+    has_more = len(rows) > count
+    rows = rows[:count]
+    if rows and not patient:
+        audit.record(session, principal, "search-type", person_ids=[r.person_id for r in rows],
+                     what=[f"{rtype}/{r.id}" for r in rows], query=query_text)
+    return rows, has_more
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+@router.post("")
+@router.post("/")
+def post_bundle(request: Request, session: DB, principal: CurrentPrincipal, body: Resource) -> JSONResponse:
+    """A ``transaction`` Bundle (all entries or none, in one database transaction) or a ``batch`` Bundle
+    (each entry on its own; the response carries an outcome per entry). Entries: POST of Patient (through
+    the identity service; ``ifNoneExist`` supported), DiagnosticReport, Observation, ImagingStudy,
+    ServiceRequest. ``urn:uuid:`` fullUrls are resolved inside the bundle."""
+    return fhir_response(process_bundle(session, principal, body, base_url(request)))
+
+
+def _add_type_routes(rtype: str) -> None:
+    model = MODELS[rtype]
+
+    def create_one(request: Request, session: DB, principal: CurrentPrincipal, body: Resource,
+                   if_none_exist: Annotated[str | None, Header()] = None) -> JSONResponse:
+        status, out = create(session, principal, rtype, body, if_none_exist)
+        return _created(request, status, out)
+
+    def read_one(rid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+        require_scope(principal, rtype, "r")
+        return fhir_response(to_fhir(session, service.read(session, principal, model, rid)))
+
+    def search_type(request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+        require_scope(principal, rtype, "s")
+        raw = check_params(parse_qsl(request.url.query, keep_blank_values=True), SEARCH_PARAMS[rtype], rtype)
+        rows, has_more = search(session, principal, rtype, raw, request.url.query)
+        count, offset = count_offset(raw)
+        return fhir_response(bundle([to_fhir(session, r) for r in rows], base_url(request), rtype, raw, count,
+                                    offset, has_more))
+
+    create_one.__doc__ = (f"Create a {rtype} (idempotent on its first identifier at the issuing institution; "
+                          "``If-None-Exist: identifier=system|value`` for a conditional create).")
+    read_one.__doc__ = f"Read a {rtype} (access policy; audited)."
+    search_type.__doc__ = f"Search {rtype}: {', '.join(sorted(SEARCH_PARAMS[rtype]))}, _count, _offset."
+    router.add_api_route(f"/{rtype}", create_one, methods=["POST"], status_code=201, name=f"create_{rtype}")
+    router.add_api_route(f"/{rtype}/{{rid}}", read_one, methods=["GET"], name=f"read_{rtype}")
+    router.add_api_route(f"/{rtype}", search_type, methods=["GET"], name=f"search_{rtype}")
+
+
+for _rtype in MODELS:
+    _add_type_routes(_rtype)
