@@ -128,10 +128,12 @@ def test_unsupported_type_is_rejected_with_200(db, world, peer):
     assert segment(ack, "MSA")[1] == "AR" and segment(ack, "ERR")[3].startswith("200^")
 
 
-def test_oru_is_stored_and_waits_for_its_handler(db, world, peer):
+def test_oru_is_stored_and_handled(db, world, peer):
+    peer.call(adt(world.org_a_code, "ORU-0"))  # the patient M001 (register or update)
+    wait_for(db, "ORU-0", "processed")
     ack = peer.call(oru(world.org_a_code, "ORU-1"))
     assert segment(ack, "MSA")[1] == "AA"
-    assert row(db, "ORU-1").status == "pending-handler"
+    wait_for(db, "ORU-1", "processed")  # mapping details: test_oru.py
 
 
 def test_a08_updates_and_keeps_what_was_not_sent(db, world, peer):

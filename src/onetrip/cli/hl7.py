@@ -44,8 +44,8 @@ def inbox_list(
     = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
-    """列出收件箱消息（新的在前）/ list inbox messages, newest first. ``pending-handler`` = ORU^R01 stored and
-    acknowledged, waiting for the results store's handler."""
+    """列出收件箱消息（新的在前）/ list inbox messages, newest first. ``pending-handler`` = an accepted
+    message type that has no handler registered yet (none today)."""
     from onetrip.db.session import unit_of_work
     from onetrip.interop.hl7v2 import service
     from onetrip.interop.hl7v2.models import STATUSES

@@ -14,7 +14,7 @@ from onetrip.kit.clock import utcnow
 # processed       the handler ran and its changes are committed
 # failed          the handler failed ``attempts`` times; an integration engineer can re-run it
 # rejected        stored with the AE/AR we sent (a duplicate gets the same answer)
-# pending-handler ORU^R01: stored and ACKed AA, waiting for the results store's handler (next session)
+# pending-handler: an accepted message type with no handler registered yet (none today); waits for one
 STATUSES = ("received", "processed", "failed", "rejected", "pending-handler")
 
 

@@ -21,7 +21,6 @@ from onetrip.kit.masking import scrub
 log = logging.getLogger("onetrip.hl7v2")
 
 STORED = "已保存 / message stored"
-WAITING = "ORU^R01"  # stored, ACKed AA, no handler yet: the results store (next session) will add it
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def receive(session: Session, raw: bytes) -> Receipt:
     else:
         assert msg is not None
         ack_code, text = "AA", STORED
-        status = "pending-handler" if msg.message_type == WAITING else "received"
+        status = "received"  # every accepted type has a handler (ADT^A04/A08/A40, ORU^R01)
     if msg is None or not msg.control_id.strip() or len(msg.control_id) > 64:
         return Receipt(parser.build_ack(msg, ack_code, text, problem=problem, now=utcnow()), None, None)
 
@@ -91,7 +90,7 @@ def process(session: Session, inbox_id: str, *, max_attempts: int = 3) -> InboxM
     if row.status != "received":
         return row
     handler = HANDLERS.get(row.message_type)
-    if handler is None:
+    if handler is None:  # an accepted type whose handler does not exist (yet): kept for a later re-run
         row.status = "pending-handler"
         session.flush()
         return row
@@ -120,7 +119,7 @@ def runnable_ids(session: Session) -> list[str]:
 
 
 def rerun(session: Session, inbox_id: str) -> InboxMessage:
-    """Re-run a failed (or waiting) message's handler now, once more."""
+    """Re-run a failed (or ``pending-handler``) message's handler now, once more."""
     row = session.get(InboxMessage, inbox_id, with_for_update=True)
     if row is None:
         raise NotFound("收件箱中没有此消息 / no such inbox message")
