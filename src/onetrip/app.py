@@ -19,6 +19,8 @@ from onetrip.config import Settings, get_settings
 from onetrip.db.session import make_engine
 from onetrip.interop.fhir.match import router as fhir_match_router
 from onetrip.interop.fhir.router import router as fhir_router
+from onetrip.recognition.cds_hooks import router as recognition_cds_router
+from onetrip.recognition.endpoints import router as recognition_api_router
 from onetrip.records.endpoints import router as records_api_router
 from onetrip.records.fhir import router as records_fhir_router
 from onetrip.scheduling.endpoints import router as scheduling_api_router
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.include_router(api_router)
     app.include_router(scheduling_api_router)
     app.include_router(records_api_router)
+    app.include_router(recognition_api_router)  # /api/recognition/check, /decisions
+    app.include_router(recognition_cds_router)  # CDS Hooks: /cds-services
     # Routers with FHIR paths of their own come before the main FHIR router and its catch-all.
     app.include_router(fhir_match_router)  # Patient/$match
     app.include_router(scheduling_fhir_router)  # Schedule, Slot, Appointment, $find/$hold/$book

@@ -44,6 +44,7 @@ def fail(message: str, code: int = 2) -> None:
 def _upgrade() -> None:
     from onetrip.db.migrate import upgrade
     from onetrip.db.session import unit_of_work
+    from onetrip.recognition.service import seed_catalogue
     from onetrip.rules.service import seed_rules
 
     url = get_settings().database_url
@@ -53,6 +54,7 @@ def _upgrade() -> None:
         fail(f"无法迁移数据库 / cannot migrate the database at ONETRIP_DATABASE_URL: {type(e).__name__}: {e}")
     with unit_of_work() as s:
         seed_rules(s)
+        seed_catalogue(s)
 
 
 @db_app.command("upgrade")

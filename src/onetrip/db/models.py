@@ -38,3 +38,11 @@ from onetrip.scheduling.models import (  # noqa: F401
     Slot,
     WeeklyTemplate,
 )
+
+# isort: split
+from onetrip.recognition.models import (  # noqa: F401
+    RecognitionDecision,
+    RecognitionInstitution,
+    RecognitionItem,
+    RecognitionReason,
+)

@@ -1,0 +1,75 @@
+"""Plain REST for HIS systems without CDS Hooks: check an order, then record recognised / repeated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from onetrip.api.deps import DB, CurrentPrincipal, require_scope
+from onetrip.recognition import service
+
+router = APIRouter(prefix="/api/recognition", tags=["recognition"])
+
+
+class CheckIn(BaseModel):
+    person_id: str = Field(min_length=1, max_length=32)
+    item_code: str = Field(min_length=1, max_length=64)
+    ordering_org_id: str = Field(min_length=1, max_length=32)
+
+
+class PriorOut(BaseModel):
+    report_id: str
+    code: str | None
+    code_local: str | None
+    display: str | None
+    category: str
+    effective_at: dt.datetime
+    organization_id: str
+    organization_name: str
+    recognition_mark: str | None
+    validity_days: int
+    price: Decimal
+
+
+class CheckOut(BaseModel):
+    check_id: str
+    priors: list[PriorOut]
+
+
+class DecisionIn(BaseModel):
+    check_id: str = Field(min_length=1, max_length=32)
+    decision: Literal["recognised", "repeated"]
+    reason_code: str | None = Field(default=None, max_length=4)
+    disease: str | None = Field(default=None, max_length=200)
+    remark: str | None = Field(default=None, max_length=2000)
+
+
+class DecisionOut(BaseModel):
+    id: str
+    check_id: str
+    decision: str
+    reason_code: str | None
+    disease: str | None
+
+
+@router.post("/check", response_model=CheckOut)
+def check(body: CheckIn, session: DB, principal: CurrentPrincipal) -> CheckOut:
+    """Recognisable prior results for an order (RULES R1.1–R1.6); the check is logged."""
+    require_scope(principal, "DiagnosticReport", "r")
+    row, priors = service.run_check(session, principal, body.person_id, body.item_code, body.ordering_org_id)
+    return CheckOut(check_id=row.id, priors=[PriorOut(**{k: v for k, v in p.__dict__.items() if k != "check_id"})
+                                             for p in priors])
+
+
+@router.post("/decisions", response_model=DecisionOut, status_code=201)
+def decide(body: DecisionIn, session: DB, principal: CurrentPrincipal) -> DecisionOut:
+    """Record recognised, or repeated with a reason code (R1.3; 99 needs ``disease``). 400 without one."""
+    require_scope(principal, "DiagnosticReport", "r")
+    row = service.record_decision(session, principal, body.check_id, body.decision, body.reason_code, body.remark,
+                                  disease=body.disease)
+    return DecisionOut(id=row.id, check_id=row.check_id, decision=row.decision, reason_code=row.reason_code,
+                       disease=row.disease)

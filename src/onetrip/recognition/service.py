@@ -1,0 +1,190 @@
+"""The order-time recognition check (互认) and the decision log (issue 4 §5).
+
+Priors are read through the records repository after ``access.require_read`` (policy + audit), as the
+records service does. Every check and every decision is a ``recognition_decision`` row, audited as a
+create and evented through the outbox in the same transaction. Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from onetrip.access import service as access
+from onetrip.audit import service as audit
+from onetrip.auth.principal import Principal
+from onetrip.identity.models import Person
+from onetrip.kit.clock import utcnow
+from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
+from onetrip.outbox.service import record_event
+from onetrip.recognition import rules
+from onetrip.recognition.models import (
+    RecognitionDecision,
+    RecognitionInstitution,
+    RecognitionItem,
+    RecognitionReason,
+)
+from onetrip.records import repository as records_repo
+from onetrip.records import rules as records_rules
+from onetrip.registry.models import Organization
+from onetrip.rules.service import rule_values
+
+SEED = Path(__file__).resolve().parents[1] / "db" / "seeds" / "recognition_catalogue.json"
+DECISIONS = ("recognised", "repeated")
+
+
+@dataclass
+class RecognisablePrior:
+    check_id: str
+    report_id: str
+    code: str | None
+    code_local: str | None
+    display: str | None
+    category: str
+    effective_at: dt.datetime
+    organization_id: str
+    organization_name: str
+    recognition_mark: str | None
+    validity_days: int
+    price: Decimal
+
+
+def seed_catalogue(session: Session, path: Path = SEED) -> int:
+    """Insert the catalogue items and reason codes that are missing (edits to existing rows are kept)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    have_items = set(session.scalars(select(RecognitionItem.local_code)))
+    have_reasons = set(session.scalars(select(RecognitionReason.code)))
+    n = 0
+    for it in data["items"]:
+        if it["local_code"] not in have_items:
+            session.add(RecognitionItem(**{**it, "price": Decimal(it["price"])}))
+            n += 1
+    for r in data["reasons"]:
+        if r["code"] not in have_reasons:
+            session.add(RecognitionReason(**r))
+            n += 1
+    session.flush()
+    return n
+
+
+def reasons(session: Session) -> list[RecognitionReason]:
+    return list(session.scalars(select(RecognitionReason).where(RecognitionReason.active.is_(True))
+                                .order_by(RecognitionReason.code)))
+
+
+def find_item(session: Session, code: str) -> RecognitionItem | None:
+    return session.scalars(select(RecognitionItem).where(
+        RecognitionItem.active.is_(True),
+        or_(RecognitionItem.local_code == code, RecognitionItem.standard_code == code))
+        .order_by(RecognitionItem.local_code)).first()
+
+
+def _issuer(org: Organization | None, qc: dict[str, bool]) -> rules.Issuer:
+    if org is None:
+        return rules.Issuer(None, None, False)
+    return rules.Issuer(org.grade, org.community_id, qc.get(org.id, True))
+
+
+def run_check(session: Session, principal: Principal, person_id: str, item_code: str, ordering_org_id: str,
+              *, channel: str = "rest", hook_instance: str | None = None
+              ) -> tuple[RecognitionDecision, list[RecognisablePrior]]:
+    """Check one order; returns the logged check row and the recognisable priors (newest first)."""
+    if session.get(Person, person_id) is None:
+        raise NotFound("居民不存在 / person not found")
+    orderer_org = session.get(Organization, ordering_org_id)
+    if orderer_org is None:
+        raise BadRequest(f"机构不存在 / unknown organization {ordering_org_id!r}", expression=["ordering_org_id"])
+    if not principal.is_operator and principal.organization_id != ordering_org_id:
+        raise AccessDenied("只能为本机构的申请核查 / you can only check your own institution's orders")
+    item = find_item(session, item_code)
+    if item is None:
+        raise BadRequest(f"目录中无此项目 / item {item_code!r} is not in the recognition catalogue",
+                         expression=["item_code"])
+    access.require_read(session, principal, person_id, f"Person/{person_id}/recognition?item={item_code}")
+    mapping = dict(session.execute(select(RecognitionItem.local_code, RecognitionItem.standard_code).where(
+        RecognitionItem.standard_code.is_not(None))).all())
+    windows = rule_values(session, "records")
+    now = utcnow()
+    reports = records_repo.reports_of_person(session, person_id, categories=None, since=None)
+    orgs = {o.id: o for o in session.scalars(select(Organization).where(
+        Organization.id.in_({r.organization_id for r in reports} | {ordering_org_id})))}
+    qc = dict(session.execute(select(RecognitionInstitution.organization_id, RecognitionInstitution.qc_passed)).all())
+    counts = records_repo.observation_counts(session, [r.id for r in reports])
+    order = rules.OrderItem(item.local_code, item.standard_code, item.category, item.window_days)
+    orderer = _issuer(orderer_org, qc)
+    found = []
+    for r in reports:
+        if r.status not in ("final", "amended", "corrected"):
+            continue
+        days = item.window_days if item.window_days is not None else records_rules.validity_days(
+            windows, [r.code, r.code_local], r.section)
+        prior = rules.PriorResult(r.id, r.code, r.code_local, r.category, r.effective_at, r.recognition_mark,
+                                  counts.get(r.id, 0) > 0, _issuer(orgs.get(r.organization_id), qc))
+        if not rules.failures(order, orderer, prior, mapping, days, now):
+            found.append((r, days))
+    row = RecognitionDecision(kind="check", person_id=person_id, ordering_org_id=ordering_org_id,
+                              item_code=item.local_code, user_id=principal.id, prior_ids=[r.id for r, _ in found],
+                              channel=channel, hook_instance=hook_instance)
+    session.add(row)
+    session.flush()
+    audit.record(session, principal, "create", person_ids=[person_id], what=[f"RecognitionDecision/{row.id}"])
+    record_event(session, "recognition.checked", "RecognitionDecision", row.id,
+                 {"item": item.local_code, "ordering_org_id": ordering_org_id, "priors": len(found)},
+                 person_id=person_id)
+    priors = [RecognisablePrior(
+        check_id=row.id, report_id=r.id, code=r.code, code_local=r.code_local, display=r.display or item.name_zh,
+        category=r.category, effective_at=r.effective_at, organization_id=r.organization_id,
+        organization_name=orgs[r.organization_id].name, recognition_mark=r.recognition_mark,
+        validity_days=days, price=item.price) for r, days in found]
+    return row, priors
+
+
+def check_order(session: Session, principal: Principal, person_id: str, item_code: str,
+                ordering_org_id: str) -> list[RecognisablePrior]:
+    """The recognisable prior results for an order (each carries the logged check's id)."""
+    return run_check(session, principal, person_id, item_code, ordering_org_id)[1]
+
+
+def record_decision(session: Session, principal: Principal, check_id: str, decision: str,
+                    reason_code: str | None = None, remark: str | None = None, *, disease: str | None = None,
+                    channel: str = "rest") -> RecognitionDecision:
+    """Log the doctor's choice for a check: ``recognised`` (re-use) or ``repeated`` with a valid reason
+    code (R1.3; 99 needs a disease name). 400 otherwise; 404 for an unknown check."""
+    check = session.get(RecognitionDecision, check_id)
+    if check is None or check.kind != "check":
+        raise NotFound(f"核查记录不存在 / check {check_id!r} not found")
+    access.require_read(session, principal, check.person_id, f"Person/{check.person_id}/recognition-decision")
+    if not principal.is_operator and principal.organization_id != check.ordering_org_id:
+        raise AccessDenied("只能处理本机构的申请 / you can only decide your own institution's orders")
+    if decision not in DECISIONS:
+        raise BadRequest("decision 必须为 recognised 或 repeated / decision must be recognised or repeated",
+                         expression=["decision"])
+    if decision == "recognised":
+        if not check.prior_ids:
+            raise BadRequest("没有可互认的结果 / no recognisable prior result for this check", expression=["decision"])
+        reason_code = None
+    else:
+        problem = rules.override_error(reason_code, {r.code: r.needs_disease for r in reasons(session)}, disease)
+        if problem == "reason":
+            raise BadRequest("重复检查需要有效的理由代码 / a repeat needs a valid reason code (RULES R1.3)",
+                             expression=["reason_code"])
+        if problem == "disease":
+            raise BadRequest("理由 99（连续动态监测）需要疾病名称 / reason 99 needs the disease name",
+                             expression=["disease"])
+    row = RecognitionDecision(kind="decision", person_id=check.person_id, check_id=check.id,
+                              ordering_org_id=check.ordering_org_id, item_code=check.item_code, user_id=principal.id,
+                              prior_ids=check.prior_ids, decision=decision, reason_code=reason_code,
+                              disease=disease if decision == "repeated" else None, remark=remark, channel=channel)
+    session.add(row)
+    session.flush()
+    audit.record(session, principal, "create", person_ids=[check.person_id], what=[f"RecognitionDecision/{row.id}"])
+    record_event(session, "recognition.decided", "RecognitionDecision", row.id,
+                 {"check_id": check.id, "decision": decision, "reason_code": reason_code, "item": check.item_code},
+                 person_id=check.person_id)
+    return row
