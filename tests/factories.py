@@ -78,3 +78,23 @@ def token(client, username: str, password: str = PASSWORD, scope: str | None = N
 
 def auth(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
+
+
+def run_concurrently(target, args_list) -> list[BaseException]:
+    """Run ``target(*args)`` in one thread per entry of ``args_list``; return what the threads raised."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def guarded(*args):
+        try:
+            target(*args)
+        except BaseException as e:  # noqa: BLE001 — the caller asserts on them
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=tuple(a)) for a in args_list]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

@@ -3,8 +3,6 @@ finds an edit made behind the triggers' back (`onetrip audit verify`)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DatabaseError
@@ -13,7 +11,7 @@ from onetrip.audit import service as audit
 from onetrip.audit.chain import GENESIS, row_hash, verify_rows
 from onetrip.audit.models import AuditEvent
 from onetrip.auth.principal import cli_principal
-from tests.factories import auth, register_patient, token
+from tests.factories import auth, register_patient, run_concurrently, token
 
 
 def _count(db, **where) -> int:
@@ -66,22 +64,13 @@ def test_chain_check_detects_removed_rows():
 
 
 def test_concurrent_writers_keep_one_linear_chain(db):
-    errors: list[BaseException] = []
-
     def writer(n: int) -> None:
-        try:
-            for i in range(10):
-                with db.session() as s:
-                    audit.record(s, cli_principal(), "read", what=[f"Patient/c{n}-{i}"])
-                    s.commit()
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
+        for i in range(10):
+            with db.session() as s:
+                audit.record(s, cli_principal(), "read", what=[f"Patient/c{n}-{i}"])
+                s.commit()
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_concurrently(writer, [(n,) for n in range(4)])
     assert not errors
     with db.session() as s:
         checked, problems = audit.verify(s)

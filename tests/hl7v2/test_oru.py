@@ -3,48 +3,23 @@ patient's timeline, GBK text, an unknown MRN (failed, re-run after registration)
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import itertools
-import threading
 import time
-from types import SimpleNamespace
 
-import pytest
 from sqlalchemy import func, select
 
 from onetrip.auth.principal import cli_principal
 from onetrip.identity.models import PatientRecord
 from onetrip.interop.hl7v2 import service
 from onetrip.interop.hl7v2.handlers import hl7_datetime
-from onetrip.interop.hl7v2.mllp import Listener
 from onetrip.interop.hl7v2.models import InboxMessage
 from onetrip.records import service as records
 from onetrip.records.models import DiagnosticReport, Observation
 from tests.factories import register_patient
-from tests.hl7v2.helpers import Peer, segment
+from tests.hl7v2.helpers import segment
 
 _seq = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def mllp(db):
-    loop = asyncio.new_event_loop()
-    listener = Listener(db.factory, max_attempts=2, retry_delay=0.05)
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    port = asyncio.run_coroutine_threadsafe(listener.start("127.0.0.1", 0), loop).result(10)
-    yield SimpleNamespace(port=port)
-    asyncio.run_coroutine_threadsafe(listener.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-
-
-@pytest.fixture
-def peer(mllp):
-    p = Peer(mllp.port)
-    yield p
-    p.close()
 
 
 def uid(prefix: str) -> str:

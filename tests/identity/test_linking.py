@@ -14,7 +14,7 @@ from onetrip.identity.models import PatientRecord, Person
 from onetrip.identity.schemas import PatientInput
 from onetrip.kit.errors import BadRequest
 from onetrip.kit.identifiers import make_resident_id
-from tests.factories import register_patient
+from tests.factories import register_patient, run_concurrently
 
 
 def _rec(db, rid):
@@ -65,23 +65,15 @@ def test_concurrent_registrations_of_a_new_resident_share_one_person(db, world):
     """Two institutions register the same, never-seen resident at the same moment."""
     rid = make_resident_id("330281", dt.date(2001, 2, 3), 88)
     barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
 
     def register(org: str) -> None:
-        try:
-            with db.session() as s:
-                barrier.wait(timeout=10)
-                identity.register(s, cli_principal(), PatientInput(organization_id=org, mrn=f"CC-{org[:6]}",
-                                                                   name="并发", id_number=rid))
-                s.commit()
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
+        with db.session() as s:
+            barrier.wait(timeout=10)
+            identity.register(s, cli_principal(), PatientInput(organization_id=org, mrn=f"CC-{org[:6]}",
+                                                               name="并发", id_number=rid))
+            s.commit()
 
-    threads = [threading.Thread(target=register, args=(o,)) for o in (world.org_a, world.org_b)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_concurrently(register, [(world.org_a,), (world.org_b,)])
     assert not errors
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Person).where(Person.id_number == rid)) == 1

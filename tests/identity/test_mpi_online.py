@@ -16,7 +16,7 @@ from onetrip.identity.schemas import PatientInput
 from onetrip.kit.errors import Conflict
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.outbox.models import OutboxEvent
-from tests.factories import register_patient
+from tests.factories import register_patient, run_concurrently
 
 OP = cli_principal()
 _n = iter(range(1, 10_000))
@@ -196,26 +196,18 @@ def test_concurrent_registrations_without_id_share_one_person(db, world):
     import threading
 
     barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
     ids: list[str] = []
 
     def register(org: str) -> None:
-        try:
-            with db.session() as s:
-                barrier.wait(timeout=10)
-                rec = identity.register(s, OP, PatientInput(
-                    organization_id=org, mrn=f"CN-{org[:6]}", name="龚雪", sex="2", birth_date=dt.date(1999, 9, 9),
-                    phone="13700002020", district="青溪区", street="文昌街道", address_line="柳塘村1组1号"))
-                s.commit()
-                ids.append(rec.id)
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
+        with db.session() as s:
+            barrier.wait(timeout=10)
+            rec = identity.register(s, OP, PatientInput(
+                organization_id=org, mrn=f"CN-{org[:6]}", name="龚雪", sex="2", birth_date=dt.date(1999, 9, 9),
+                phone="13700002020", district="青溪区", street="文昌街道", address_line="柳塘村1组1号"))
+            s.commit()
+            ids.append(rec.id)
 
-    threads = [threading.Thread(target=register, args=(o,)) for o in (world.org_a, world.org_b)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_concurrently(register, [(world.org_a,), (world.org_b,)])
     assert not errors
     with db.session() as s:
         assert len({s.get(PatientRecord, i).person_id for i in ids}) == 1

@@ -27,14 +27,13 @@ from onetrip.identity import service as identity
 from onetrip.identity.models import PatientRecord
 from onetrip.interop.fhir import mappers
 from onetrip.interop.fhir.router import (
-    PATIENT_PARAMS,
     Resource,
     base_url,
     fhir_response,
-    patient_search_params,
+    find_patient_if_none_exist,
 )
 from onetrip.interop.fhir.search import bundle, check_params, count_offset, parse_date
-from onetrip.kit.errors import ApiError, BadRequest, PreconditionFailed, operation_outcome
+from onetrip.kit.errors import ApiError, BadRequest, operation_outcome
 from onetrip.records import repository as repo
 from onetrip.records import rules, service
 from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation, ServiceRequest
@@ -206,7 +205,7 @@ _INGEST = {
 # --- stored row → FHIR -----------------------------------------------------------------------------
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+    return mappers.instant(value) if value else None
 
 
 def to_fhir(session, row) -> dict:
@@ -269,24 +268,12 @@ def _if_none_exist(query: str, rtype: str) -> tuple[str, str]:
     return system, value
 
 
-def _patient_if_none_exist(session, principal: Principal, query: str) -> PatientRecord | None:
-    raw = check_params(parse_qsl(query, keep_blank_values=True), PATIENT_PARAMS, "Patient")
-    if not raw:
-        raise BadRequest("ifNoneExist 为空 / ifNoneExist has no search parameters")
-    p = patient_search_params(raw)
-    p.count = 2
-    found = identity.search(session, principal, p, query_text=query).records
-    if len(found) > 1:
-        raise PreconditionFailed("条件创建匹配到多条记录 / conditional create matched more than one record")
-    return found[0] if found else None
-
-
 def create(session, principal: Principal, rtype: str, body: Any, if_none_exist: str | None) -> tuple[int, dict]:
     """Create one resource (or find it): (HTTP status, resource)."""
     require_scope(principal, rtype, "c")
     if rtype == "Patient":
         data = mappers.patient_from_fhir(body, principal.organization_id)
-        rec = _patient_if_none_exist(session, principal, if_none_exist) if if_none_exist else None
+        rec = find_patient_if_none_exist(session, principal, if_none_exist, "ifNoneExist") if if_none_exist else None
         status = 200 if rec is not None else 201
         rec = rec or identity.register(session, principal, data)
         return status, mappers.patient_to_fhir(rec, session.get(Organization, rec.organization_id))

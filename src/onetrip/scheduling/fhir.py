@@ -40,7 +40,7 @@ def _instant(t: dt.datetime) -> str:
 
 
 def _meta(t: dt.datetime, version: int | None = None) -> dict:
-    out = {"lastUpdated": t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
+    out = {"lastUpdated": mappers.instant(t)}
     if version is not None:
         out["versionId"] = str(version)
     return out
@@ -94,7 +94,7 @@ def appointment_to_fhir(a: Appointment, types: dict[str, ExamType]) -> dict:
         "start": _instant(a.start), "end": _instant(a.end),
         "minutesDuration": int((a.end - a.start).total_seconds() // 60),
         "slot": [{"reference": f"Slot/{a.slot_id}"}],
-        "created": (a.booked_at or a.created_at).astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "created": mappers.instant(a.booked_at or a.created_at),
         "participant": [
             {"actor": {"reference": f"Patient/{a.patient_record_id}"}, "required": "required", "status": "accepted"},
             {"actor": {"reference": f"Location/{a.resource_id}", "display": a.resource_id}, "required": "required",

@@ -56,8 +56,13 @@ def validate(resource_type: str, body: Any) -> dict:
     return body
 
 
+def instant(value: dt.datetime) -> str:
+    """A FHIR instant in UTC with the Z suffix: 2026-11-23T02:18:09.662749Z."""
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def _meta(version: int, updated: dt.datetime) -> dict:
-    return {"versionId": str(version), "lastUpdated": updated.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
+    return {"versionId": str(version), "lastUpdated": instant(updated)}
 
 
 def _ref(kind: str, id_: str | None, display: str | None = None) -> dict | None:
@@ -286,7 +291,7 @@ def audit_to_fhir(ev: AuditEvent) -> dict:
         "resourceType": "AuditEvent", "id": str(ev.seq),
         "type": _TYPE.get(ev.type_code, {"code": ev.type_code}),
         "subtype": [{"system": _SUBTYPE_SYSTEM, "code": ev.subtype}] if ev.subtype else [],
-        "action": ev.action, "recorded": ev.recorded_at.isoformat().replace("+00:00", "Z"),
+        "action": ev.action, "recorded": instant(ev.recorded_at),
         "outcome": ev.outcome, "outcomeDesc": ev.outcome_desc,
         "purposeOfEvent": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
                                         "code": ev.purpose_of_use}]}] if ev.purpose_of_use else [],

@@ -147,13 +147,15 @@ def search_patients(request: Request, session: DB, principal: CurrentPrincipal) 
     return fhir_response(bundle(resources, base_url(request), "Patient", raw, count, offset, result.has_more))
 
 
-def _conditional(request: Request, session: DB, principal, header: str) -> PatientRecord | None:
-    raw = check_params(parse_qsl(header, keep_blank_values=True), PATIENT_PARAMS, "Patient")
+def find_patient_if_none_exist(session, principal, query: str, label: str = "If-None-Exist") -> PatientRecord | None:
+    """Conditional create of a Patient: the one record the query finds (as the caller may see it), None
+    when it finds none, 412 when it finds several. ``label`` names the header or Bundle field in errors."""
+    raw = check_params(parse_qsl(query, keep_blank_values=True), PATIENT_PARAMS, "Patient")
     if not raw:
-        raise BadRequest("If-None-Exist 为空 / If-None-Exist has no search parameters")
+        raise BadRequest(f"{label} 为空 / {label} has no search parameters")
     p = patient_search_params(raw)
     p.count = 2
-    found = identity.search(session, principal, p, query_text=header).records
+    found = identity.search(session, principal, p, query_text=query).records
     if len(found) > 1:
         raise PreconditionFailed("条件创建匹配到多条记录 / conditional create matched more than one record")
     return found[0] if found else None
@@ -167,7 +169,7 @@ def create_patient(request: Request, session: DB, principal: CurrentPrincipal, b
     require_scope(principal, "Patient", "c")
     data = mappers.patient_from_fhir(body, principal.organization_id)
     if if_none_exist:
-        existing = _conditional(request, session, principal, if_none_exist)
+        existing = find_patient_if_none_exist(session, principal, if_none_exist)
         if existing is not None:
             org = session.get(Organization, existing.organization_id)
             return fhir_response(mappers.patient_to_fhir(existing, org), 200)
@@ -240,7 +242,7 @@ def _history_bundle(request: Request, rtype: str, rid: str, versions) -> dict:
          "request": {"method": v.method, "url": f"{rtype}/{rid}" if v.method != "POST" else rtype},
          "response": {"status": {"POST": "201", "PUT": "200", "DELETE": "204"}[v.method],
                       "etag": f'W/"{v.version_id}"',
-                      "lastModified": v.last_updated.isoformat().replace("+00:00", "Z")}}
+                      "lastModified": mappers.instant(v.last_updated)}}
         for v in versions]}
 
 
