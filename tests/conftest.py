@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from onetrip.db.migrate import upgrade
 from onetrip.db.session import make_engine
+from tests.browser_kit import browser_page, chromium, live_server  # noqa: F401 — fixtures for browser tests
 
 PG_URL = os.environ.get("ONETRIP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"

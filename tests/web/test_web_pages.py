@@ -93,7 +93,7 @@ def test_every_ui_string_has_a_chinese_translation():
         msgid = m.id[0] if isinstance(m.id, tuple) else m.id
         if catalog.gettext(msgid) == msgid:
             missing.append(msgid)
-    assert not missing, f"add these to locale/zh_CN/LC_MESSAGES/messages.po: {missing}"
+    assert not missing, f"add these to a .po file in locale/zh_CN/LC_MESSAGES/ (messages.po or the capability's own): {missing}"
 
 
 def test_service_messages_are_split_by_language():

@@ -1,8 +1,9 @@
 """UI language: zh_CN by default, English on request.
 
 Source strings are English (``_("...")`` in templates and here). Catalogues are plain ``.po`` files under
-``locale/<lang>/LC_MESSAGES/messages.po``, read at start-up with Babel and compiled in memory — no ``.mo``
-is committed. Service messages already come as "中文 / English"; :func:`pick` keeps the half that
+``locale/<lang>/LC_MESSAGES/``: ``messages.po`` for the spine and one file per capability (``referral.po``,
+``family.po``, …) so each capability owns its strings; all are merged, read at start-up with Babel and
+compiled in memory — no ``.mo`` is committed. Service messages already come as "中文 / English"; :func:`pick` keeps the half that
 matches the UI language.
 """
 
@@ -49,12 +50,19 @@ def catalog_path(locale: str) -> Path:
 
 @lru_cache(maxsize=8)
 def translations(locale: str) -> NullTranslations:
-    """A gettext object for ``locale``, compiled in memory from its ``.po`` file (fuzzy entries ignored)."""
+    """A gettext object for ``locale``, compiled in memory from its ``.po`` files (fuzzy entries ignored)."""
     path = catalog_path(locale)
     if not path.exists():
         return NullTranslations()
     with path.open("rb") as f:
         catalog = read_po(f, locale=locale, domain="messages")
+    for extra in sorted(path.parent.glob("*.po")):
+        if extra == path:
+            continue
+        with extra.open("rb") as f:
+            for message in read_po(f, locale=locale, domain="messages"):
+                if message.id and catalog.get(message.id) is None:
+                    catalog[message.id] = message
     buf = BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
     buf.seek(0)
