@@ -6,7 +6,9 @@
    without an itinerary does). Reports trips per patient, minutes on site, rule violations, solve p50/p95.
 2. booking — throughput of concurrent bookings through the service on PostgreSQL (or SQLite): W worker
    threads, each with its own session per booking, race over slots with a few places each; reports
-   bookings/s and checks no slot is over-booked and every success has exactly one row.
+   bookings/s and checks no slot is over-booked, every success has exactly one row, one audit event,
+   one care relationship and one outbox event, and the audit chains verify. Reports the load average
+   before and after (the machine is shared).
 
     .venv/bin/python bench/bench_scheduling.py itinerary --patients 2000
     .venv/bin/python bench/bench_scheduling.py booking --url postgresql://postgres@127.0.0.1:5432/bench_sched
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import statistics
 import sys
@@ -144,6 +147,7 @@ def _book_all(url: str, jobs: list[tuple[str, str]], threads: int) -> dict:
     from onetrip.scheduling import service
 
     engine = make_engine(url)
+    backends = _track_backends(engine)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     op = cli_principal("bench")
     lock, out = threading.Lock(), {"ok": 0, "conflicts": 0, "errors": []}
@@ -170,14 +174,58 @@ def _book_all(url: str, jobs: list[tuple[str, str]], threads: int) -> dict:
                     out["errors"].append(repr(e)[:200])
 
     out["start"] = time.time()
+    cpu0 = time.process_time()
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
     out["end"] = time.time()
+    out["client_cpu_s"] = time.process_time() - cpu0
+    out["server_cpu_s"] = _backend_cpu_seconds(engine, backends)
     engine.dispose()
     return out
+
+
+def _proc_cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _track_backends(engine) -> dict[int, float | None]:
+    """PostgreSQL on this machine: the CPU time of every backend this engine starts, read when the
+    pool closes it and at the end (``_backend_cpu_seconds``)."""
+    from sqlalchemy import event
+
+    seen: dict[int, float | None] = {}
+    if engine.dialect.name != "postgresql":
+        return seen
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, record):
+        seen[dbapi_conn.info.backend_pid] = 0.0
+        record.info["backend_pid"] = dbapi_conn.info.backend_pid
+
+    @event.listens_for(engine, "close")
+    def _close(dbapi_conn, record):
+        pid = record.info.get("backend_pid")
+        if pid is not None:
+            seen[pid] = _proc_cpu_seconds(pid)
+
+    return seen
+
+
+def _backend_cpu_seconds(engine, seen: dict[int, float | None]) -> float | None:
+    if engine.dialect.name != "postgresql" or not seen:
+        return None
+    for pid in list(seen):
+        now = _proc_cpu_seconds(pid)
+        if now is not None:
+            seen[pid] = now
+    return None if any(v is None for v in seen.values()) else sum(v or 0.0 for v in seen.values())
 
 
 def bench_booking(url: str, workers: int, bookings: int, capacity: int, processes: int = 1) -> dict:
@@ -185,12 +233,16 @@ def bench_booking(url: str, workers: int, bookings: int, capacity: int, processe
     from sqlalchemy import func, select, text
     from sqlalchemy.orm import sessionmaker
 
+    from onetrip.access.models import CareRelationship
+    from onetrip.audit import service as audit
+    from onetrip.audit.models import AuditEvent
     from onetrip.auth.principal import cli_principal
     from onetrip.db.migrate import upgrade
     from onetrip.db.session import make_engine
     from onetrip.identity import service as identity
     from onetrip.identity.schemas import PatientInput
     from onetrip.kit.identifiers import make_resident_id
+    from onetrip.outbox.models import OutboxEvent
     from onetrip.registry import service as registry
     from onetrip.rules.service import seed_rules
     from onetrip.scheduling import repository as repo
@@ -227,6 +279,7 @@ def bench_booking(url: str, workers: int, bookings: int, capacity: int, processe
     # Each slot gets capacity + 2 attempts: some must fail; nothing may over-book.
     attempts = [(slot_ids[i // (capacity + 2)], pids[i]) for i in range(bookings)]
     engine.dispose()  # forked workers make their own connections
+    load_before = [round(x, 2) for x in os.getloadavg()]  # the machine is shared: say how busy it was
     shares = [attempts[i::processes] for i in range(processes)]  # a slot's attempts spread over processes
     if processes == 1:
         results = [_book_all(url, shares[0], workers)]
@@ -239,18 +292,41 @@ def bench_booking(url: str, workers: int, bookings: int, capacity: int, processe
     conflicts = [sum(r["conflicts"] for r in results)]
     errors = [e for r in results for e in r["errors"]]
     elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
+    client_cpu = sum(r["client_cpu_s"] for r in results)
+    server_cpu = None if any(r["server_cpu_s"] is None for r in results) else sum(r["server_cpu_s"] for r in results)
+    load_after = [round(x, 2) for x in os.getloadavg()]
     with factory() as s:
         over = s.scalar(select(func.count()).select_from(Slot).where(Slot.booked > Slot.capacity))
         rows = s.scalar(select(func.count()).select_from(Appointment))
         mismatched = s.scalar(select(func.count()).select_from(Slot).where(
             Slot.booked != select(func.count()).where(Appointment.slot_id == Slot.id).scalar_subquery()))
+        # one audit event, care relationship and outbox event per booking, and the chains intact
+        booking_audits = s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.subtype == "create", AuditEvent.entity_what.like("Appointment/%")))
+        cares = s.scalar(select(func.count()).select_from(CareRelationship).where(
+            CareRelationship.kind == "appointment"))
+        outbox = s.scalar(select(func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.event_type == "appointment.booked"))
+        chains = s.scalar(select(func.count(func.distinct(AuditEvent.chain))).where(
+            AuditEvent.entity_what.like("Appointment/%")))
+        checked, problems = audit.verify(s)
     engine.dispose()
     return {"database": url.split(":")[0], "processes": processes, "workers": workers, "attempts": bookings,
             "capacity": capacity,
             "booked": ok[0], "conflicts_409": conflicts[0], "errors": len(errors), "error_sample": errors[:3],
             "seconds": round(elapsed, 2), "bookings_per_s": round(ok[0] / elapsed, 1),
             "attempts_per_s": round(bookings / elapsed, 1), "over_booked_slots": over,
-            "appointment_rows": rows, "slots_whose_count_differs_from_rows": mismatched}
+            "appointment_rows": rows, "slots_whose_count_differs_from_rows": mismatched,
+            "booking_audit_events": booking_audits, "care_relationships": cares, "outbox_events": outbox,
+            "audit_chains_used": chains, "audit_rows_verified": checked, "audit_problems": len(problems),
+            "load_average_before": load_before, "load_average_after": load_after,
+            # CPU per attempt (client = the booking processes, server = their PostgreSQL backends): what
+            # a booking costs, much less dependent on the shared machine's load than the rate; 2 cores / that
+            # = the CPU-bound ceiling.
+            "client_cpu_ms_per_attempt": round(1000 * client_cpu / bookings, 3),
+            "server_cpu_ms_per_attempt": round(1000 * server_cpu / bookings, 3) if server_cpu is not None else None,
+            "ceiling_bookings_per_s_on_2_idle_cores": round(2 * ok[0] / (client_cpu + server_cpu), 1)
+            if server_cpu else None}
 
 
 def main(argv: list[str] | None = None) -> int:

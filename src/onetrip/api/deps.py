@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from onetrip.auth import service as auth
 from onetrip.auth.principal import Principal
 from onetrip.auth.scopes import allows
+from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE
 from onetrip.kit.errors import ApiError, Forbidden, Unauthorized
 
 COOKIE = "onetrip_token"
@@ -72,3 +73,6 @@ def require_scope(principal: Principal, resource: str, permission: str) -> None:
     if not allows(principal.scopes, resource, permission):
         raise Forbidden(f"令牌的授权范围不包含 {resource}.{permission} / token scope does not allow "
                         f"{permission!r} on {resource}")
+
+SERVICE_DATE = Query(ge=MIN_SERVICE_DATE, le=MAX_SERVICE_DATE)
+"""A date query parameter bounded to the service dates: ``day: Annotated[dt.date, SERVICE_DATE]``."""

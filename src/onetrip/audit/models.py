@@ -1,12 +1,16 @@
 """Audit rows. Append-only: database triggers refuse UPDATE and DELETE (see the migration), and each row
-carries the SHA-256 of its content and of the previous row, so an edit made by someone who disabled the
-triggers is still found by ``onetrip audit verify``."""
+carries the SHA-256 of its content and of the previous row of its chain, so an edit made by someone who
+disabled the triggers is still found by ``onetrip audit verify``.
+
+There are several chains (one ``audit_chain_head`` row each, 32 from migration 0011): a transaction
+appends to one chain, picking one no other transaction holds, so concurrent writers do not queue behind a
+single head lock. Each chain is linear and verified on its own (``chain``, ``chain_seq`` = position)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onetrip.db.base import Base, JSONVariant
@@ -17,9 +21,14 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_event_person_recorded", "entity_person_id", "recorded_at"),
         Index("ix_audit_event_recorded", "recorded_at"),
+        Index("uq_audit_event_chain_position", "chain", "chain_seq", unique=True),
     )
-    # BigInteger on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
+    # BigInteger on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite; assigned by the database (a
+    # sequence / the rowid) at insert. The row's id and display order; the chain position is below.
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    chain: Mapped[int] = mapped_column(SmallInteger, server_default="1", doc="audit_chain_head.id")
+    chain_seq: Mapped[int] = mapped_column(BigInteger, server_default="0",
+                                           doc="position in its chain, 1, 2, 3 ... without gaps (hashed)")
     recorded_at: Mapped[dt.datetime]
     type_code: Mapped[str] = mapped_column(String(32), doc="DICOM/FHIR audit event type, e.g. rest, 110113")
     subtype: Mapped[str | None] = mapped_column(String(32), doc="read | vread | search-type | create | login")
@@ -42,7 +51,8 @@ class AuditEvent(Base):
 
 
 class AuditChainHead(Base):
-    """One row; locked while appending so the chain stays linear under concurrent writers."""
+    """One row per chain (``id`` = chain number): its last position and hash. A writer locks one head row
+    until commit, so each chain stays linear; other writers take another chain (SKIP LOCKED)."""
 
     __tablename__ = "audit_chain_head"
     id: Mapped[int] = mapped_column(primary_key=True)

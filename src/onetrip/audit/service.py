@@ -3,10 +3,13 @@ denied read (IHE BALP shape, RULES §10)."""
 
 from __future__ import annotations
 
+import itertools
+import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import CTE, Update, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from onetrip.audit.chain import ChainProblem, row_hash, verify_rows
@@ -19,14 +22,55 @@ OUTCOME_SUCCESS, OUTCOME_MINOR, OUTCOME_SERIOUS = "0", "4", "8"
 ACTIONS = {"create": "C", "read": "R", "vread": "R", "history": "R", "search-type": "E", "search": "E",
            "update": "U", "delete": "D", "login": "E", "logout": "E", "break-glass": "E", "export": "R"}
 
+_HEAD = AuditChainHead.__table__
+_EVENT = AuditEvent.__table__
+_TXN_CHAIN = "onetrip.audit.chain"  # session.info key: (the transaction, the chain it appends to)
+# Built once: this runs on every audited request.
+_HEAD_COLS = (_HEAD.c.id, _HEAD.c.last_seq, _HEAD.c.last_hash)
+_LOCK_FREE_HEAD = select(*_HEAD_COLS).order_by(func.random()).limit(1).with_for_update(skip_locked=True)
+_LOCK_HEAD = select(*_HEAD_COLS).where(_HEAD.c.id == bindparam("chain_id")).with_for_update()
+_RELOCK_HEAD = select(*_HEAD_COLS).where(_HEAD.c.id == bindparam("chain_id")).with_for_update(skip_locked=True)
+_INSERT_EVENTS = insert(_EVENT)
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == bindparam("chain_id"))
+              .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash")))
 
-def _lock_head(session: Session) -> AuditChainHead:
-    # PostgreSQL: row lock; SQLite: the transaction already holds the write lock (BEGIN IMMEDIATE).
-    head = session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()).scalar_one()
-    return head
+
+def _lock_head(session: Session) -> tuple[int, int, str]:
+    """Lock one chain head until commit and return (chain, last position, last hash).
+
+    A transaction keeps to one chain (so it never holds two heads). The first time, it takes a chain no
+    other transaction holds (PostgreSQL ``FOR UPDATE SKIP LOCKED``, random order so writers spread);
+    only when every chain is held does it wait for one. SQLite ignores the row lock: the transaction
+    already holds the database's write lock (``BEGIN IMMEDIATE``)."""
+    conn = session.connection()
+    txn = session.get_transaction()
+    held = session.info.get(_TXN_CHAIN)
+    row = None
+    if held is not None and held[0] is txn:
+        # still ours (our own lock does not skip) — unless a rolled-back savepoint released it and
+        # another transaction took it: then take another chain rather than wait
+        row = conn.execute(_RELOCK_HEAD, {"chain_id": held[1]}).first()
+    if row is None:
+        row = conn.execute(_LOCK_FREE_HEAD).first()
+    if row is None:  # every chain is held by another transaction: wait for one
+        n = conn.execute(select(func.count()).select_from(_HEAD)).scalar_one()
+        k = conn.execute(select(_HEAD.c.id).order_by(_HEAD.c.id).offset(random.randrange(n)).limit(1)).scalar_one()
+        row = conn.execute(_LOCK_HEAD, {"chain_id": k}).one()
+    session.info[_TXN_CHAIN] = (txn, row[0])
+    return int(row[0]), int(row[1]), str(row[2])
 
 
-def record(
+@dataclass
+class Appended:
+    """Events computed for a chain whose head this transaction holds, not yet written."""
+
+    chain: int
+    rows: list[dict[str, Any]]
+    last_seq: int
+    last_hash: str
+
+
+def prepare(
     session: Session,
     principal: Principal | None,
     subtype: str,
@@ -39,18 +83,19 @@ def record(
     purpose_of_use: str | None = None,
     type_code: str = "rest",
     detail: dict[str, Any] | None = None,
-) -> list[AuditEvent]:
-    """Append one event per entity (``person_ids`` / ``what`` pairwise), or one event when none."""
+) -> Appended:
+    """Lock the transaction's chain head and compute the events (hashes included); ``write`` (or a
+    statement from ``combined_write``) must write them in this transaction."""
     persons = person_ids or [None]
     whats = what or [None] * len(persons)
-    head = _lock_head(session)
+    chain, last_seq, last_hash = _lock_head(session)
     now = utcnow()
-    events = []
+    rows: list[dict[str, Any]] = []
     for person_id, entity in zip(persons, whats, strict=True):
-        seq = head.last_seq + 1
+        last_seq += 1
         data: dict[str, Any] = {
-            "seq": seq, "recorded_at": now, "type_code": type_code, "subtype": subtype,
-            "action": ACTIONS.get(subtype, "E"), "outcome": outcome,
+            "chain": chain, "chain_seq": last_seq, "recorded_at": now, "type_code": type_code,
+            "subtype": subtype, "action": ACTIONS.get(subtype, "E"), "outcome": outcome,
             "outcome_desc": scrub(outcome_desc) if outcome_desc else None,
             "agent_user_id": principal.id if principal and principal.kind == "user" else None,
             "agent_client_id": principal.client_id if principal else None,
@@ -61,23 +106,83 @@ def record(
             "purpose_of_use": purpose_of_use, "entity_person_id": person_id, "entity_what": entity,
             "query": scrub(query)[:1000] if query else None, "detail": detail,
         }
-        data["prev_hash"] = head.last_hash
-        data["row_hash"] = row_hash(head.last_hash, data)
-        ev = AuditEvent(**data)
-        session.add(ev)
-        head.last_seq, head.last_hash = seq, data["row_hash"]
-        events.append(ev)
-    session.flush()
-    return events
+        data["prev_hash"] = last_hash
+        data["row_hash"] = last_hash = row_hash(last_hash, data)
+        rows.append(data)
+    return Appended(chain, rows, last_seq, last_hash)
+
+
+def write(session: Session, appended: Appended) -> None:
+    """One INSERT (several rows: one round trip) and one UPDATE of the head; ``seq`` comes from the
+    database. No ORM objects: this runs on every audited request."""
+    conn = session.connection()
+    conn.execute(_INSERT_EVENTS, appended.rows)
+    conn.execute(_MOVE_HEAD, {"chain_id": appended.chain, "new_seq": appended.last_seq,
+                              "new_hash": appended.last_hash})
+
+
+def record(
+    session: Session,
+    principal: Principal | None,
+    subtype: str,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Append one event per entity (``person_ids`` / ``what`` pairwise), or one event when none, to the
+    transaction's chain. Keyword arguments as ``prepare``. Returns the rows written (without ``seq``,
+    which the database assigns)."""
+    appended = prepare(session, principal, subtype, **kwargs)
+    write(session, appended)
+    session.flush()  # callers relied on record() flushing their pending objects
+    return appended.rows
+
+
+_EVENT_BINDS = {c.name: bindparam(f"audit_{c.name}", type_=c.type) for c in _EVENT.columns if c.name != "seq"}
+
+
+def combined_write(*ctes: CTE) -> Update:
+    """PostgreSQL: one statement that writes one audit event, moves its chain head and runs the
+    caller's data-modifying CTEs (e.g. the INSERTs of a booking) — one round trip for all of them.
+    Build it once; run it with ``combined_params``."""
+    b = _EVENT_BINDS
+    stmt = (update(_HEAD).where(_HEAD.c.id == b["chain"])
+            .values(last_seq=b["chain_seq"], last_hash=b["row_hash"])
+            .add_cte(insert(_EVENT).values(b).cte("audit_insert")))
+    return stmt.add_cte(*ctes)
+
+
+def combined_params(appended: Appended) -> dict[str, Any]:
+    """The 21 parameters of the audit part (``audit_<column>``)."""
+    if len(appended.rows) != 1:
+        raise ValueError("combined_write writes exactly one audit event")
+    return {f"audit_{k}": v for k, v in appended.rows[0].items()}
 
 
 def _rows(session: Session) -> Iterator[dict[str, Any]]:
-    cols = [c.key for c in AuditEvent.__table__.columns]
-    stmt = select(*AuditEvent.__table__.columns).order_by(AuditEvent.seq).execution_options(yield_per=5000)
+    cols = [c.key for c in _EVENT.columns]
+    stmt = (select(*_EVENT.columns).order_by(_EVENT.c.chain, _EVENT.c.chain_seq)
+            .execution_options(yield_per=5000))
     for row in session.execute(stmt):
         yield dict(zip(cols, row, strict=True))
 
 
 def verify(session: Session) -> tuple[int, list[ChainProblem]]:
-    head = session.get(AuditChainHead, 1)
-    return verify_rows(_rows(session), head.last_seq, head.last_hash)
+    """Check every chain: edited rows, missing rows, broken links, a head that does not match its last
+    row (truncation), and rows of a chain that has no head."""
+    heads = {k: (int(n), str(h)) for k, n, h in session.execute(select(_HEAD.c.id, _HEAD.c.last_seq,
+                                                                                   _HEAD.c.last_hash))}
+    checked, problems = 0, []
+    seen = set()
+    for chain, rows in itertools.groupby(_rows(session), key=lambda r: r["chain"]):
+        seen.add(chain)
+        head = heads.get(chain)
+        if head is None:
+            n = sum(1 for _ in rows)
+            checked += n
+            problems.append(ChainProblem(0, f"chain {chain}: {n} rows but no chain head (head removed)"))
+            continue
+        c, p = verify_rows(rows, head[0], head[1], chain=chain)
+        checked, problems = checked + c, problems + p
+    for chain, head in sorted(heads.items()):
+        if chain not in seen:
+            problems += verify_rows([], head[0], head[1], chain=chain)[1]
+    return checked, problems

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
+
+from pydantic import Field
 
 
 def utcnow() -> dt.datetime:
@@ -18,3 +21,6 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 # Python's date supports, so input such as 0001-01-01 is refused with a 4xx instead of overflowing.
 MIN_SERVICE_DATE = dt.date(1900, 1, 1)
 MAX_SERVICE_DATE = dt.date(2200, 12, 31)
+
+ServiceDate = Annotated[dt.date, Field(ge=MIN_SERVICE_DATE, le=MAX_SERVICE_DATE)]
+"""A date field of a request body, bounded to the service dates (out of range → 422 OperationOutcome)."""

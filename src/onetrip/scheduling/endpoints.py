@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from onetrip.api.deps import DB, CurrentPrincipal, require_scope
-from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE, utcnow
+from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
+from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import NotFound
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service, tasks
@@ -36,7 +36,6 @@ from onetrip.scheduling.schemas import (
 )
 
 router = APIRouter(prefix="/api/scheduling", tags=["scheduling"])
-SERVICE_DATE = Query(ge=MIN_SERVICE_DATE, le=MAX_SERVICE_DATE)
 
 
 def appointment_out(a: Appointment) -> AppointmentOut:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE
+from onetrip.kit.clock import ServiceDate
 from onetrip.scheduling.calendar import LOCAL_TZ
-
-ServiceDate = Annotated[dt.date, Field(ge=MIN_SERVICE_DATE, le=MAX_SERVICE_DATE)]
 
 
 def local_iso(t: dt.datetime) -> str:

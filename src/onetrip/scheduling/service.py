@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from functools import lru_cache
 from importlib import resources as pkg_resources
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
 from onetrip.auth.principal import Principal
+from onetrip.db.base import new_id
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
@@ -167,23 +169,34 @@ def _patient(session: Session, principal: Principal, record_id: str, *, audit_re
     """The patient record, if the caller may act for it (access policy), with real-name checked.
 
     With ``audit_read=False`` (booking) a permitted access is not audited here — the booking's own audit
-    event records it — so no audit-chain lock is taken before the slot's row lock (one lock order for
-    every booking: slot, then audit chain; no deadlock). A denial is still audited and refused."""
+    event records it — so no audit-chain lock is taken before the slot's row lock. A denial is still
+    audited and refused."""
     rec = session.get(PatientRecord, record_id)
     if rec is None or rec.deleted_at is not None:
         raise NotFound("患者记录不存在 / patient record not found", expression=["patient"])
     own = principal.is_operator or rec.organization_id == principal.organization_id
     if not own and (audit_read or not access.decisions(session, principal, [rec.person_id])[rec.person_id].allowed):
         access.require_read(session, principal, rec.person_id, f"Patient/{rec.id}")
-    # Real-name booking (实名制预约): a validated 18-character resident ID on the record.
+    _require_real_name(rec.id_number)
+    return rec
+
+
+@lru_cache(maxsize=65536)
+def _valid_resident_id(number: str) -> bool:
+    """Raises for an invalid ID; only valid ones are cached (a valid ID stays valid)."""
+    parse_resident_id(number)
+    return True
+
+
+def _require_real_name(id_number: str | None) -> None:
+    """Real-name booking (实名制预约): a validated 18-character resident ID on the record."""
     try:
-        if not rec.id_number:
+        if not id_number:
             raise IdentifierError("missing")
-        parse_resident_id(rec.id_number)
+        _valid_resident_id(id_number)
     except IdentifierError:
         raise Unprocessable("实名预约需要已核验的居民身份证号 / real-name booking needs a patient record with a "
                             "validated resident ID number", expression=["patient"]) from None
-    return rec
 
 
 def _check_channel(channel: str) -> str:
@@ -196,46 +209,70 @@ def _check_channel(channel: str) -> str:
 def book(session: Session, principal: Principal, *, slot_id: str, patient_record_id: str, exam_code: str,
          channel: str, purpose: str | None = None, hold: bool = False, order_id: str | None = None,
          precise: bool = True, rescheduled_from_id: str | None = None) -> Appointment:
-    """Book (or, with ``hold``, hold) one place. 409 when the slot has no place left for this booker."""
+    """Book (or, with ``hold``, hold) one place. 409 when the slot has no place left for this booker.
+
+    The lean path (issue 5 benchmark): one SELECT of everything checked (``repo.booking_facts``); the
+    conditional UPDATE that decides (``repo.take_place``); the lock of a free audit chain; then the
+    appointment, care relationship, outbox event and audit event (one statement on PostgreSQL, one
+    INSERT each on SQLite). Nothing is written before the place is taken, so a 409 leaves nothing
+    behind. A slot seen full in the first SELECT is refused at once (only the UPDATE accepts)."""
     _check_channel(channel)
-    rec = _patient(session, principal, patient_record_id, audit_read=False)
-    exam = exam_or_400(session, exam_code)
-    slot = session.get(Slot, slot_id)
-    if slot is None:
+    now = utcnow()
+    today = now.date()  # the date rules.service.rule_values reads rule values on
+    f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today)
+    if (f is None or f.deleted_at is not None
+            or not (principal.is_operator or f.record_organization_id == principal.organization_id)):
+        _patient(session, principal, patient_record_id, audit_read=False)  # 404, or the access policy decides
+        f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today)
+        if f is None:
+            raise NotFound("患者记录不存在 / patient record not found", expression=["patient"])
+    _require_real_name(f.id_number)
+    if f.exam_code is None or not f.exam_active:
+        raise BadRequest(f"检查项目不存在 / unknown exam {exam_code!r}", expression=["exam_code"])
+    if f.slot_id is None:
         raise NotFound("号源不存在 / slot not found", expression=["slot"])
-    resource = session.get(Resource, slot.resource_id)
-    if resource is None or exam_code not in (resource.exam_codes or []):
+    if exam_code not in (f.exam_codes or []):
         raise BadRequest(f"该号源不做此检查 / this slot's resource does not perform {exam_code}",
                          expression=["serviceType"])
-    now = utcnow()
-    if slot.start <= now:
+    if f.start <= now:
         raise Conflict("号源时间已过 / the slot has already started")
+    full = Conflict("号源已满 / the slot is full (no place left)")
+    if repo.free_places(f, purpose, now) <= 0:  # type: ignore[arg-type]
+        raise full
     taken = repo.take_place(session, slot_id, purpose=purpose, now=now)
     if taken is None:
-        raise Conflict("号源已满 / the slot is full (no place left)")
-    hold_minutes = int(settings(session).get("hold_minutes", 15))  # type: ignore[arg-type]
-    appt = Appointment(
-        person_id=rec.person_id, patient_record_id=rec.id, organization_id=slot.organization_id,
-        booking_organization_id=principal.organization_id or rec.organization_id, slot_id=slot.id,
-        resource_id=slot.resource_id, exam_code=exam.code, start=slot.start, end=slot.end,
-        status=(AppointmentStatus.pending if hold else AppointmentStatus.booked).value, channel=channel,
-        precise=precise, used_reserved=taken == "reserved", purpose=purpose,
-        hold_expires_at=now + dt.timedelta(minutes=hold_minutes) if hold else None,
-        booked_at=now, order_id=order_id, rescheduled_from_id=rescheduled_from_id, booked_by=principal.name[:64],
-    )
+        raise full
+    hold_minutes = int(f.hold_minutes if f.hold_minutes is not None else 15)
+    status = (AppointmentStatus.pending if hold else AppointmentStatus.booked).value
+    values = {
+        "id": new_id(), "created_at": now, "updated_at": now, "version_id": 1,
+        "person_id": f.person_id, "patient_record_id": patient_record_id, "organization_id": f.organization_id,
+        "booking_organization_id": principal.organization_id or f.record_organization_id, "slot_id": slot_id,
+        "resource_id": f.resource_id, "exam_code": exam_code, "start": f.start, "end": f.end, "status": status,
+        "channel": channel, "precise": precise, "used_reserved": taken == "reserved", "purpose": purpose,
+        "hold_expires_at": now + dt.timedelta(minutes=hold_minutes) if hold else None, "booked_at": now,
+        "checked_in_at": None, "cancelled_at": None, "cancel_reason": None,
+        "rescheduled_from_id": rescheduled_from_id, "order_id": order_id, "booked_by": principal.name[:64],
+    }
+    audited = audit.prepare(session, principal, "create", person_ids=[f.person_id],
+                            what=[f"Appointment/{values['id']}"],
+                            detail={"slot": slot_id, "channel": channel, "status": status})
+    repo.insert_booking(
+        session, values,
+        care_days=int(f.care_relationship_days if f.care_relationship_days is not None else 365),
+        event_type="appointment.held" if hold else "appointment.booked",
+        payload={"slot_id": slot_id, "exam_code": exam_code, "channel": channel,
+                 "organization_id": f.organization_id},
+        audited=audited)
+    # The row is written; the object the callers get is the same row, without reading it back.
+    appt = Appointment(**values)
+    make_transient_to_detached(appt)
     session.add(appt)
-    session.flush()
     if order_id:
         order = session.get(ExamOrder, order_id)
-        if order is not None and order.person_id == rec.person_id:
+        if order is not None and order.person_id == f.person_id:
             order.status, order.appointment_id = "scheduled", appt.id
-    access.add_care_relationship(session, rec.person_id, slot.organization_id, "appointment", f"Appointment/{appt.id}")
-    audit.record(session, principal, "create", person_ids=[rec.person_id], what=[f"Appointment/{appt.id}"],
-                 detail={"slot": slot.id, "channel": channel, "status": appt.status})
-    record_event(session, "appointment.held" if hold else "appointment.booked", "Appointment", appt.id,
-                 {"slot_id": slot.id, "exam_code": exam.code, "channel": channel,
-                  "organization_id": slot.organization_id}, person_id=rec.person_id)
-    session.flush()
+            session.flush()
     return appt
 
 
