@@ -167,3 +167,17 @@ def test_metadata_is_a_valid_capability_statement(client):
     cs = CapabilityStatement.model_validate(r.json())
     assert cs.fhirVersion == "4.0.1"
     assert {res.type for res in cs.rest[0].resource} >= {"Patient", "Organization", "Practitioner", "AuditEvent"}
+
+
+def test_capability_statement_lists_every_resource_type_the_server_routes(app, client):
+    """Each capability adds its own FHIR router; the CapabilityStatement must not fall behind them."""
+    import re
+
+    routed = set()
+    for path in app.openapi()["paths"]:
+        m = re.match(r"^/fhir/R4/([A-Z][A-Za-z]+)", path)
+        if m:
+            routed.add(m.group(1))
+    listed = {res["type"] for res in client.get("/fhir/R4/metadata").json()["rest"][0]["resource"]}
+    assert routed, "no FHIR routes found"
+    assert routed <= listed, f"routed but not in /metadata: {sorted(routed - listed)}"

@@ -33,3 +33,21 @@ def test_list_and_rerun(cli_env, db, world):
     assert r.exit_code == 0, r.output
     assert cli_env.invoke(hl7_app, ["inbox", "rerun", refused]).exit_code == 2
     assert cli_env.invoke(hl7_app, ["inbox", "rerun", "nope"]).exit_code == 2
+
+
+def test_rerun_all_failed(cli_env, db, world):
+    a = _store_and_process(db, adt(world.org_a_code, "ALL-1", event="A40", mrn="R1", mrg="R2"))
+    b = _store_and_process(db, adt(world.org_a_code, "ALL-2", event="A40", mrn="R3", mrg="R4"))
+    assert cli_env.invoke(hl7_app, ["inbox", "rerun-all", "--status", "received"]).exit_code == 2
+    r = cli_env.invoke(hl7_app, ["inbox", "rerun-all"])
+    assert r.exit_code == 1 and "ALL-1" in r.output and "ALL-2" in r.output  # nobody registered yet
+    for mrn, name in (("R1", "一"), ("R2", "二"), ("R3", "三"), ("R4", "四")):
+        _store_and_process(db, adt(world.org_a_code, f"ALL-REG-{mrn}", mrn=mrn, family="钱", given=name,
+                                   birth=f"19{60 + int(mrn[1])}0101"))
+    r = cli_env.invoke(hl7_app, ["inbox", "rerun-all"])
+    assert r.exit_code == 0, r.output
+    assert "processed 2" in r.output.replace("已处理 / ", "")
+    with db.session() as s:
+        from onetrip.interop.hl7v2.models import InboxMessage
+
+        assert {s.get(InboxMessage, i).status for i in (a, b)} == {"processed"}

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
 from onetrip.auth.principal import cli_principal
 from onetrip.identity.models import PatientRecord
@@ -98,6 +99,11 @@ def test_check_errors(client, world, rec, data):
     r = client.post("/api/recognition/check", json={"person_id": data["person"], "item_code": "CMP",
                                                     "ordering_org_id": world.org_b}, headers=h)
     assert r.status_code == 403
+    post = lambda person, org: client.post("/api/recognition/check", headers=h, json={  # noqa: E731
+        "person_id": person, "item_code": "CMP", "ordering_org_id": org}).status_code
+    assert post("nobody", world.org_a) == 404
+    assert post("nobody", "no-such-org") == 404  # an unknown person first, as before
+    assert post(data["person"], "no-such-org") == 400
 
 
 def test_decisions_need_valid_reason(client, db, world, rec, data):
@@ -191,3 +197,34 @@ def test_cds_wrong_hook_and_unknown_service(client, rec, data):
                        headers=h).status_code == 400
     assert client.post("/cds-services/nope", json=_request(data["rec_a"]), headers=h).status_code == 404
     assert client.post(f"/cds-services/{SEL}", json=_request(data["rec_a"])).status_code == 401
+
+
+def test_check_audits_the_read_and_the_check_on_one_chain(client, db, world, rec, data):
+    check_id = _check(client, rec.doc_a, data["person"], "CMP", world.org_a)["check_id"]
+    with db.session() as s:
+        read = s.scalars(select(AuditEvent).where(
+            AuditEvent.entity_what == f"Person/{data['person']}/recognition?item=CMP",
+            AuditEvent.agent_org_id == world.org_a).order_by(AuditEvent.seq.desc())).first()
+        created = s.scalars(select(AuditEvent).where(
+            AuditEvent.entity_what == f"RecognitionDecision/{check_id}")).one()
+        assert (read.subtype, read.action, read.outcome, read.entity_person_id) == ("read", "R", "0", data["person"])
+        assert read.detail["rule"] and read.detail["basis"]
+        assert (created.subtype, created.action, created.entity_person_id) == ("create", "C", data["person"])
+        # the read first, then the check, next to each other on the same chain, and the chain holds
+        assert (created.chain, created.chain_seq, created.prev_hash) == (read.chain, read.chain_seq + 1, read.row_hash)
+        assert audit.verify(s)[1] == []
+
+
+def test_denied_check_is_audited_and_logs_nothing(client, db, world, rec):
+    person_b = register_patient(db, world.org_b, name="钱多", id_number=resident_id())
+    with db.session() as s:
+        person = s.get(PatientRecord, person_b).person_id
+    r = client.post("/api/recognition/check", json={"person_id": person, "item_code": "CMP",
+                                                    "ordering_org_id": world.org_a}, headers=auth(rec.doc_a))
+    assert r.status_code == 403
+    with db.session() as s:
+        denied = s.scalars(select(AuditEvent).where(AuditEvent.entity_person_id == person,
+                                                    AuditEvent.entity_what.like("%/recognition?item=CMP"))).all()
+        assert [(e.subtype, e.outcome) for e in denied] == [("read", "4")]
+        assert s.scalar(select(func.count()).select_from(RecognitionDecision).where(
+            RecognitionDecision.person_id == person)) == 0

@@ -67,3 +67,16 @@ def test_override_reasons_r1_3():
     assert rules.override_error("07", reasons, None) is None
     assert rules.override_error("99", reasons, " ") == "disease"
     assert rules.override_error("99", reasons, "2型糖尿病") is None
+
+
+def test_item_scope_r1_6():
+    """R1.6 scope: a community-scoped item is recognised only inside the orderer's medical community; city and
+    province scopes reach every member institution; an unknown scope is as narrow as community."""
+    assert rules.scope_allows("community", BRANCH, TOP) is True
+    assert rules.scope_allows("community", OTHER_COUNTY, TOP) is False
+    assert rules.scope_allows("community", rules.Issuer("3A", None), rules.Issuer("3A", None)) is False
+    assert rules.scope_allows("city", OTHER_COUNTY, TOP) is True
+    assert rules.scope_allows("province", OTHER_COUNTY, TOP) is True
+    assert rules.scope_allows("street", OTHER_COUNTY, TOP) is False
+    assert rules.failures(CMP, OTHER_COUNTY, prior(), {}, 7, NOW, "community") == ["scope"]
+    assert rules.failures(CMP, OTHER_COUNTY, prior(), {}, 7, NOW, "city") == []

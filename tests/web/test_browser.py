@@ -49,7 +49,7 @@ def test_search_and_open_a_patient(browser_page, db, db_kind, world):
     page.click("#patient-results >> text=林美华")
     page.wait_for_url(f"**/ui/patients/{rec}")
     expect(page.locator("#patient-name")).to_have_text("林美华")
-    expect(page.locator("#timeline")).to_contain_text("检查检验结果将在此显示")
+    expect(page.locator("#timeline #results-link")).to_contain_text("跨机构检查检验结果与趋势")
     expect(page.locator("#id-number")).to_have_text(mask_id_number(idn))
     path = shot(page, "patient-page", db_kind, docs="patient-page.png")
     assert path.exists() and path.stat().st_size > 10_000

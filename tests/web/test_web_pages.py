@@ -54,6 +54,13 @@ def audit_rows(db, **where) -> list[AuditEvent]:
         return list(s.scalars(stmt))
 
 
+def person_id_of(db, record_id: str) -> str:
+    from onetrip.identity.models import PatientRecord
+
+    with db.session() as s:
+        return s.get(PatientRecord, record_id).person_id
+
+
 def user_id(db, username: str) -> str:
     with db.session() as s:
         return s.scalar(select(User.id).where(User.username == username))
@@ -267,7 +274,8 @@ def test_own_record_shows_the_persons_other_records(app, db, world):
     r = c.get(f"/ui/patients/{rec_a}")
     assert r.status_code == 200
     assert "WEB-A-3" in r.text and "WEB-B-3" in r.text and "测试分院" in r.text
-    assert "检查检验结果将在此显示" in r.text
+    assert f'href="/ui/persons/{person_id_of(db, rec_a)}/results"' in r.text  # the shared-results timeline
+    assert f'href="/ui/referrals/new?record_id={rec_a}"' in r.text and "转诊记录" in r.text
     assert mask_id_number(idn) in r.text and idn not in r.text
     r = c.get(f"/ui/patients/{rec_a}/reveal", params={"field": "id_number"}, headers={"HX-Request": "true"})
     assert r.status_code == 200 and idn in r.text

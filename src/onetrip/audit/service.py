@@ -70,8 +70,16 @@ class Appended:
     last_hash: str
 
 
-def prepare(
-    session: Session,
+def prepare(session: Session, principal: Principal | None, subtype: str, **fields: Any) -> Appended:
+    """Lock the transaction's chain head and compute the events (hashes included); ``write`` (or a
+    statement from ``combined_write``) must write them in this transaction. ``fields`` are ``_append``'s
+    keyword arguments (outcome, person_ids, what, query, purpose_of_use, detail, ...)."""
+    chain, last_seq, last_hash = _lock_head(session)
+    return _append(Appended(chain, [], last_seq, last_hash), principal, subtype, **fields)
+
+
+def _append(
+    appended: Appended,
     principal: Principal | None,
     subtype: str,
     *,
@@ -84,13 +92,12 @@ def prepare(
     type_code: str = "rest",
     detail: dict[str, Any] | None = None,
 ) -> Appended:
-    """Lock the transaction's chain head and compute the events (hashes included); ``write`` (or a
-    statement from ``combined_write``) must write them in this transaction."""
+    """Compute more events after ``appended`` (same chain, continuing its positions and hashes)."""
     persons = person_ids or [None]
     whats = what or [None] * len(persons)
-    chain, last_seq, last_hash = _lock_head(session)
+    chain, last_seq, last_hash = appended.chain, appended.last_seq, appended.last_hash
     now = utcnow()
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = appended.rows
     for person_id, entity in zip(persons, whats, strict=True):
         last_seq += 1
         data: dict[str, Any] = {
@@ -133,6 +140,21 @@ def record(
     appended = prepare(session, principal, subtype, **kwargs)
     write(session, appended)
     session.flush()  # callers relied on record() flushing their pending objects
+    return appended.rows
+
+
+def record_many(session: Session, principal: Principal | None, events: list[tuple[str, dict[str, Any]]]
+                ) -> list[dict[str, Any]]:
+    """Several ``record`` calls in one: ``events`` are (subtype, keyword arguments as ``prepare``), appended
+    in order to the transaction's chain with one head lock, one INSERT and one head UPDATE."""
+    if not events:
+        return []
+    (subtype, kwargs), *rest = events
+    appended = prepare(session, principal, subtype, **kwargs)
+    for subtype, kwargs in rest:
+        appended = _append(appended, principal, subtype, **kwargs)
+    write(session, appended)
+    session.flush()
     return appended.rows
 
 

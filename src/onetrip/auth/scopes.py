@@ -54,17 +54,26 @@ def allows(scopes: tuple[Scope, ...], resource: str, permission: str) -> bool:
 # What each role may do, as SMART scopes. A token never gets more than its role allows.
 _DIRECTORY = "user/Organization.rs user/Practitioner.rs"
 _BOOKING = "user/Schedule.rs user/Slot.rs user/Appointment.crus user/ServiceRequest.crs"
-_RESULTS = "user/DiagnosticReport.rs user/Observation.rs user/ImagingStudy.rs"
+# Encounter: visits (issue 8), recorded by the institution that saw the patient.
+_RESULTS = "user/DiagnosticReport.rs user/Observation.rs user/ImagingStudy.rs user/Encounter.crs"
+# Family-doctor work (issue 7): teams, contracts, registries/follow-ups/worklists, long prescriptions,
+# devices, self-check readings (Observation create) and the family figures.
+_FAMILY = ("user/CareTeam.crs user/Contract.crus user/CarePlan.crus user/MedicationRequest.crus user/Device.crs "
+           "user/Observation.c user/MeasureReport.r")
+_REFERRAL = "user/Task.crus"  # referral workflow (issue 6): actions on the referral Task
 ROLE_SCOPES: dict[str, str] = {
     "admin": "user/*.cruds",
-    "clinician": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS}",
-    "nurse": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS}",
+    "clinician": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS} {_REFERRAL}",
+    "nurse": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS} {_REFERRAL}",
     "scheduler": f"user/Patient.crus {_DIRECTORY} user/Schedule.crus user/Slot.crs user/Appointment.crus "
                  "user/ServiceRequest.crs",
-    "family_doctor": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS}",
+    "family_doctor": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS} {_FAMILY} {_REFERRAL}",
     "vaccinator": f"user/Patient.crus {_DIRECTORY}",
     # Bureau managers work with aggregates and the directory, not with individual records.
-    "bureau_manager": "user/Organization.rs user/Practitioner.rs",
+    # MeasureReport: indicator values and report forms (issue 8 cockpit).
+    "bureau_manager": "user/Organization.rs user/Practitioner.rs user/MeasureReport.rs",
+    # Integration engineers run the HL7 v2 inbox (message view is masked); no patient records.
+    "integration": "user/Organization.rs",
 }
 
 

@@ -84,3 +84,81 @@ def inbox_rerun(inbox_id: Annotated[str, typer.Argument(help="收件箱消息 id
         return
     err.print(f"[bold red]仍然失败 / still {status}:[/] {scrub(error or '')}")
     raise typer.Exit(1)
+
+
+@inbox_app.command("rerun-all")
+def inbox_rerun_all(
+    status: Annotated[str, typer.Option(help="failed | pending-handler")] = "failed",
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 10_000,
+) -> None:
+    """重跑全部失败消息（旧的在前）/ re-run every failed (or pending-handler) message, oldest first, each in its
+    own transaction; prints how many were processed and lists those still failing."""
+    from rich.progress import Progress
+
+    from onetrip.db.session import unit_of_work
+    from onetrip.interop.hl7v2 import service
+    from onetrip.kit.masking import scrub
+
+    if status not in ("failed", "pending-handler"):
+        err.print("[bold red]错误 / error:[/] --status 应为 failed 或 pending-handler / must be failed or pending-handler")
+        raise typer.Exit(2)
+    with unit_of_work() as s:
+        ids = [r.id for r in reversed(service.list_messages(s, status=status, limit=limit))]
+    still: list[tuple[str, str]] = []
+    with Progress(console=console) as progress:
+        task = progress.add_task("重跑 / re-running", total=len(ids))
+        for inbox_id in ids:
+            with unit_of_work() as s:
+                row = service.rerun(s, inbox_id)
+                if row.status != "processed":
+                    still.append((f"{row.sender} {row.control_id}", scrub(row.last_error or "")[:160]))
+            progress.advance(task)
+    console.print(f"[green]已处理 / processed {len(ids) - len(still)}[/] / {len(ids)}")
+    for key, error in still:
+        err.print(f"[red]仍然失败 / still failing[/] {key}: {error}")
+    if still:
+        raise typer.Exit(1)
+
+
+def serve_with_mllp(host: str, port: int, mllp_host: str, mllp_port: int, *, max_attempts: int = 3) -> None:
+    """``onetrip serve --mllp-port N``: uvicorn (web, REST, FHIR) and the MLLP listener in one process and one
+    event loop. Ctrl-C / SIGTERM stop uvicorn (it finishes the requests in flight); then the listener stops
+    accepting and its worker is cancelled — messages already stored but not yet handled stay ``received``
+    and run at the next start (the inbox is the queue)."""
+    import asyncio
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    from onetrip.db.session import get_sessionmaker
+    from onetrip.interop.hl7v2.mllp import Listener
+
+    class _Server(uvicorn.Server):
+        """uvicorn without its own signal capture (which re-raises the signal after shutdown, ending the
+        process before the MLLP listener is closed): our loop's handlers ask it to exit instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            yield
+
+        def stop(self) -> None:
+            self.should_exit = True
+
+    async def both() -> None:
+        listener = Listener(get_sessionmaker(), max_attempts=max_attempts)
+        bound = await listener.start(mllp_host, mllp_port)
+        console.print(f"MLLP listening on {mllp_host}:{bound}")
+        server = _Server(uvicorn.Config("onetrip.app:create_app", factory=True, host=host, port=port,
+                                        log_level="info", access_log=False))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.stop)
+        try:
+            await server.serve()
+        finally:
+            await listener.close()
+            console.print("MLLP 已停止 / MLLP listener stopped")
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(both())

@@ -12,8 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from onetrip.cli.analytics import analytics_app
+from onetrip.cli.family import family_app
 from onetrip.cli.hl7 import hl7_app
 from onetrip.cli.mpi import mpi_app
+from onetrip.cli.notify import notify_app
+from onetrip.cli.referral import referral_app
 from onetrip.cli.scheduling import scheduling_app
 from onetrip.config import get_settings
 
@@ -32,6 +36,10 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(mpi_app, name="mpi")
 app.add_typer(scheduling_app, name="scheduling")
 app.add_typer(hl7_app, name="hl7")
+app.add_typer(notify_app, name="notify")
+app.add_typer(referral_app, name="referral")
+app.add_typer(analytics_app, name="analytics")
+app.add_typer(family_app, name="family")
 console = Console()
 err = Console(stderr=True)
 
@@ -69,14 +77,42 @@ def serve(
     host: Annotated[str, typer.Option(help="监听地址 / address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="端口 / port")] = 8000,
     workers: Annotated[int, typer.Option(help="进程数 / worker processes")] = 1,
+    notify: Annotated[bool, typer.Option("--notify/--no-notify", help="同进程运行通知分发器 / also run the "
+                                         "notification dispatcher in this process (or run `onetrip notify run`)")]
+    = False,
+    mllp_port: Annotated[int | None, typer.Option(min=0, max=65535, help="同时监听 HL7 v2 MLLP 端口 / also run "
+                                                  "the HL7 v2 MLLP listener on this port")] = None,
 ) -> None:
     """启动 Web、API 与 FHIR 服务 / serve the web UI, REST API and FHIR R4."""
     import uvicorn
 
+    if mllp_port is not None and workers != 1:
+        fail("--mllp-port 只能与 --workers 1 一起使用 / --mllp-port runs the listener in this one process: "
+             "use --workers 1")
     _upgrade()
     console.print(f"OneTrip 在 http://{host}:{port}/ui/ 运行 · FHIR: http://{host}:{port}/fhir/R4/metadata")
-    uvicorn.run("onetrip.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", access_log=False)
+    if mllp_port is not None:
+        from onetrip.cli.hl7 import serve_with_mllp
+
+        background = None
+        if notify:
+            from onetrip.db.session import get_sessionmaker
+            from onetrip.notify.dispatcher import start_background
+
+            background = start_background(get_sessionmaker())
+            console.print("通知分发器运行中 / notify dispatcher running in the background")
+        try:
+            serve_with_mllp(host, port, host, mllp_port)
+        finally:
+            if background is not None:
+                from onetrip.notify.dispatcher import stop_background
+
+                stop_background(*background)
+        return
+    # --notify: the same app, whose lifespan also runs a notification dispatcher (one per worker process;
+    # they share the work) and stops it gracefully when uvicorn shuts down.
+    target = "onetrip.notify.dispatcher:app_with_dispatcher" if notify else "onetrip.app:create_app"
+    uvicorn.run(target, factory=True, host=host, port=port, workers=workers, log_level="info", access_log=False)
 
 
 DEMO_PASSWORD = "Demo@2026!"
@@ -134,14 +170,29 @@ def demo(
                                     batch_commit=session.commit)
             users = _demo_users(session, summary)
             session.commit()
+            from onetrip.analytics.facts import rebuild as rebuild_facts
+            from onetrip.demo.analytics import load_encounters
+            from onetrip.demo.family import load_family
+            from onetrip.demo.records import load_records
+            from onetrip.demo.referral import load_referrals
             from onetrip.demo.scheduling import load_scheduling
             from onetrip.kit.clock import utcnow
             from onetrip.scheduling.calendar import local_date
 
-            on_progress("scheduling", 0, 1)
-            load_scheduling(session, seed=seed, today=local_date(utcnow()))
-            session.commit()
-            on_progress("scheduling", 1, 1)
+            today = local_date(utcnow())
+            steps = [  # one loader per capability; the cockpit LAST: its facts are rebuilt from all the others
+                ("scheduling", lambda: load_scheduling(session, seed=seed, today=today)),
+                ("referrals", lambda: load_referrals(session, seed=seed, today=today)),
+                ("results", lambda: load_records(session, seed=seed, today=today)),
+                ("family doctors", lambda: load_family(session, seed, today)),
+                ("visits", lambda: load_encounters(session, seed=seed, today=today)),
+                ("cockpit", lambda: rebuild_facts(session)),
+            ]
+            for step, load in steps:
+                on_progress(step, 0, 1)
+                load()
+                session.commit()
+                on_progress(step, 1, 1)
     except BaseException:
         session.rollback()
         raise

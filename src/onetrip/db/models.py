@@ -46,3 +46,39 @@ from onetrip.recognition.models import (  # noqa: F401
     RecognitionItem,
     RecognitionReason,
 )
+
+# isort: split
+from onetrip.records.models import ReportVersion  # noqa: F401 — issue 4 (rest): corrected-report history
+
+# isort: split
+from onetrip.analytics.models import (  # noqa: F401 — issue 8: visits, daily facts, report archive
+    AnalyticsCatchment,
+    AnalyticsContract,
+    AnalyticsCursor,
+    AnalyticsEnrolment,
+    AnalyticsFact,
+    AnalyticsFactMonth,
+    AnalyticsFollowup,
+    AnalyticsReferral,
+    AnalyticsReport,
+    Encounter,
+)
+
+# isort: split
+from onetrip.notify.models import Attempt, Delivery, Feed, Subscription  # noqa: F401
+
+# isort: split
+from onetrip.referral.models import Referral, ReferralFollowUp  # noqa: F401
+
+# isort: split
+from onetrip.family.models import (  # noqa: F401
+    Alert,
+    Contract,
+    DeliveryOrder,
+    Device,
+    Followup,
+    LongPrescription,
+    Reading,
+    Registry,
+    Team,
+)

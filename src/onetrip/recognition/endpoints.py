@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
+from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE
 from onetrip.recognition import service
 
 router = APIRouter(prefix="/api/recognition", tags=["recognition"])
@@ -19,6 +20,8 @@ class CheckIn(BaseModel):
     person_id: str = Field(min_length=1, max_length=32)
     item_code: str = Field(min_length=1, max_length=64)
     ordering_org_id: str = Field(min_length=1, max_length=32)
+    department_id: str | None = Field(default=None, max_length=32,
+                                      description="ordering department; default: the doctor's own")
 
 
 class PriorOut(BaseModel):
@@ -60,7 +63,8 @@ class DecisionOut(BaseModel):
 def check(body: CheckIn, session: DB, principal: CurrentPrincipal) -> CheckOut:
     """Recognisable prior results for an order (RULES R1.1–R1.6); the check is logged."""
     require_scope(principal, "DiagnosticReport", "r")
-    row, priors = service.run_check(session, principal, body.person_id, body.item_code, body.ordering_org_id)
+    row, priors = service.run_check(session, principal, body.person_id, body.item_code, body.ordering_org_id,
+                                    department_id=body.department_id)
     return CheckOut(check_id=row.id, priors=[PriorOut(**{k: v for k, v in p.__dict__.items() if k != "check_id"})
                                              for p in priors])
 
@@ -73,3 +77,19 @@ def decide(body: DecisionIn, session: DB, principal: CurrentPrincipal) -> Decisi
                                   disease=body.disease)
     return DecisionOut(id=row.id, check_id=row.check_id, decision=row.decision, reason_code=row.reason_code,
                        disease=row.disease)
+
+
+@router.get("/figures")
+def figures(session: DB, principal: CurrentPrincipal,
+            group_by: Annotated[Literal["organization", "department", "item", "month"],
+                                Query(description="organization | department | item | month")] = "organization",
+            from_: Annotated[dt.date | None, Query(alias="from", ge=MIN_SERVICE_DATE, le=MAX_SERVICE_DATE,
+                                                   description="first day (China time), inclusive")] = None,
+            to: Annotated[dt.date | None, Query(ge=MIN_SERVICE_DATE, le=MAX_SERVICE_DATE,
+                                                description="last day (China time), inclusive")] = None,
+            ) -> dict[str, Any]:
+    """调阅 look-ups, 互认率 (RULES R1.7), reminder acceptance and money saved, per institution, department,
+    item or month. Aggregates only; bureau managers, admins and system clients."""
+    from onetrip.recognition import figures as fig
+
+    return fig.figures(session, principal, group_by=group_by, start=from_, end=to)

@@ -57,6 +57,8 @@ class RecognitionDecision(IdMixin, TimestampMixin, Base):
     person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
     check_id: Mapped[str | None] = mapped_column(ForeignKey("recognition_decision.id"), index=True)
     ordering_org_id: Mapped[str] = mapped_column(ForeignKey("organization.id"))
+    department_id: Mapped[str | None] = mapped_column(
+        ForeignKey("department.id"), doc="ordering department (the ordering doctor's), for the figures")
     item_code: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str | None] = mapped_column(String(64))
     prior_ids: Mapped[list] = mapped_column(JSONVariant, default=list)

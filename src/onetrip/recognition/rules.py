@@ -5,7 +5,10 @@
 - R1.4 the issuer must carry the HR mark (national or region-prefixed) and be in good quality-control standing.
 - R1.5 tiering: same grade recognise each other, lower grades accept higher, and all members of one medical
   community recognise each other's imaging (imaging includes ultrasound, R1.1).
-- R1.6 within the item's validity window (catalogue days, else the records rule table).
+- R1.6 within the item's validity window (catalogue days, else the records rule table), and within the
+  item's scope: ``community`` (only members of the ordering institution's medical community), ``city`` or
+  ``province`` (every member institution of this platform — one deployment serves one district, which lies
+  in one city and one province).
 """
 
 from __future__ import annotations
@@ -76,10 +79,22 @@ def carries_data(category: str, has_data: bool) -> bool:
     return category in IMAGING_CATEGORIES or has_data
 
 
+SCOPES = ("community", "city", "province")
+
+
+def scope_allows(scope: str | None, orderer: Issuer, issuer: Issuer) -> bool:
+    """R1.6 scope: ``community`` → the issuer must belong to the orderer's medical community; ``city`` and
+    ``province`` → any member institution (the platform covers one district). An unknown scope is treated as
+    the narrowest, ``community``."""
+    if scope in ("city", "province"):
+        return True
+    return bool(orderer.community_id) and orderer.community_id == issuer.community_id
+
+
 def failures(item: OrderItem, orderer: Issuer, prior: PriorResult, mapping: dict[str, str],
-             window_days: int | None, now: dt.datetime) -> list[str]:
+             window_days: int | None, now: dt.datetime, scope: str | None = "province") -> list[str]:
     """Why a prior is not recognisable for this order ([] → recognisable). Codes: item (R1.2), data (R1.1),
-    window (R1.6), mark (R1.4), tier (R1.5)."""
+    window (R1.6), scope (R1.6), mark (R1.4), tier (R1.5)."""
     out = []
     if not same_item(item, prior.code, prior.code_local, mapping):
         out.append("item")
@@ -87,6 +102,8 @@ def failures(item: OrderItem, orderer: Issuer, prior: PriorResult, mapping: dict
         out.append("data")
     if not within_window(prior.effective_at, window_days, now):
         out.append("window")
+    if not scope_allows(scope, orderer, prior.issuer):
+        out.append("scope")
     if not issuer_eligible(prior.mark, prior.issuer):
         out.append("mark")
     if not tier_allows(orderer, prior.issuer, item.category):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
@@ -32,7 +32,7 @@ from onetrip.recognition.models import (
 )
 from onetrip.records import repository as records_repo
 from onetrip.records import rules as records_rules
-from onetrip.registry.models import Organization
+from onetrip.registry.models import Department, Organization, Practitioner, User
 from onetrip.rules.service import rule_values
 
 SEED = Path(__file__).resolve().parents[1] / "db" / "seeds" / "recognition_catalogue.json"
@@ -85,36 +85,81 @@ def find_item(session: Session, code: str) -> RecognitionItem | None:
         .order_by(RecognitionItem.local_code)).first()
 
 
+def _catalogue(session: Session, code: str) -> tuple[RecognitionItem | None, dict[str, str]]:
+    """``find_item`` and the local -> standard code mapping of every item, from one query (the catalogue
+    is small)."""
+    items = list(session.scalars(select(RecognitionItem).order_by(RecognitionItem.local_code)))
+    item = next((i for i in items if i.active and code in (i.local_code, i.standard_code)), None)
+    return item, {i.local_code: i.standard_code for i in items if i.standard_code is not None}
+
+
 def _issuer(org: Organization | None, qc: dict[str, bool]) -> rules.Issuer:
     if org is None:
         return rules.Issuer(None, None, False)
     return rules.Issuer(org.grade, org.community_id, qc.get(org.id, True))
 
 
+def ordering_department(session: Session, principal: Principal, ordering_org_id: str,
+                        department_id: str | None = None) -> str | None:
+    """The ordering department: the one given (it must belong to the ordering institution), else the
+    signed-in doctor's own department (user → practitioner), else none."""
+    if department_id:
+        dep = session.get(Department, department_id)
+        if dep is None or dep.organization_id != ordering_org_id:
+            raise BadRequest("科室不存在或不属于开单机构 / unknown department, or not of the ordering institution",
+                             expression=["department_id"])
+        return dep.id
+    if principal.kind != "user":
+        return None
+    user = session.get(User, principal.id)
+    prac = session.get(Practitioner, user.practitioner_id) if user and user.practitioner_id else None
+    if prac is None or prac.department_id is None or prac.organization_id != ordering_org_id:
+        return None
+    return prac.department_id
+
+
 def run_check(session: Session, principal: Principal, person_id: str, item_code: str, ordering_org_id: str,
-              *, channel: str = "rest", hook_instance: str | None = None
+              *, channel: str = "rest", hook_instance: str | None = None, department_id: str | None = None
               ) -> tuple[RecognitionDecision, list[RecognisablePrior]]:
-    """Check one order; returns the logged check row and the recognisable priors (newest first)."""
-    if session.get(Person, person_id) is None:
+    """Check one order; returns the logged check row and the recognisable priors (newest first). Results
+    of persons merged into ``person_id`` count as the person's own (MPI merge); only reports are offered —
+    an imaging study without a report is not a recognisable result (R1.1: images with their report)."""
+    # the ordering institution and whether the person exists, in one query (errors in the same order)
+    found = session.execute(select(Organization, exists().where(Person.id == person_id)).where(
+        Organization.id == ordering_org_id)).first()
+    person_exists = found[1] if found is not None else session.get(Person, person_id) is not None
+    if not person_exists:
         raise NotFound("居民不存在 / person not found")
-    orderer_org = session.get(Organization, ordering_org_id)
+    orderer_org = found[0] if found is not None else None
     if orderer_org is None:
         raise BadRequest(f"机构不存在 / unknown organization {ordering_org_id!r}", expression=["ordering_org_id"])
     if not principal.is_operator and principal.organization_id != ordering_org_id:
         raise AccessDenied("只能为本机构的申请核查 / you can only check your own institution's orders")
-    item = find_item(session, item_code)
+    item, mapping = _catalogue(session, item_code)
     if item is None:
         raise BadRequest(f"目录中无此项目 / item {item_code!r} is not in the recognition catalogue",
                          expression=["item_code"])
-    access.require_read(session, principal, person_id, f"Person/{person_id}/recognition?item={item_code}")
-    mapping = dict(session.execute(select(RecognitionItem.local_code, RecognitionItem.standard_code).where(
-        RecognitionItem.standard_code.is_not(None))).all())
-    windows = rule_values(session, "records")
+    department = ordering_department(session, principal, ordering_org_id, department_id)
+    # An allowed read is audited below together with the check's own event (one audit write, same
+    # transaction); a denial is audited and raised by require_read, as everywhere else.
+    read_what = f"Person/{person_id}/recognition?item={item_code}"
+    decision = access.decisions(session, principal, [person_id])[person_id]
+    read_audited = False
+    if not decision.allowed:
+        decision = access.require_read(session, principal, person_id, read_what)
+        read_audited = True
+    windows: dict[str, object] | None = None  # read only when an item has no window of its own
     now = utcnow()
-    reports = records_repo.reports_of_person(session, person_id, categories=None, since=None)
-    orgs = {o.id: o for o in session.scalars(select(Organization).where(
-        Organization.id.in_({r.organization_id for r in reports} | {ordering_org_id})))}
-    qc = dict(session.execute(select(RecognitionInstitution.organization_id, RecognitionInstitution.qc_passed)).all())
+    reports = records_repo.reports_of_person(session, records_repo.merged_person_ids(session, person_id),
+                                             categories=None, since=None)
+    orgs: dict[str, Organization] = {ordering_org_id: orderer_org}
+    qc: dict[str, bool] = {}  # institutions' QC standing, with their organizations (one query)
+    for o, passed in session.execute(select(Organization, RecognitionInstitution.qc_passed).outerjoin(
+            RecognitionInstitution, RecognitionInstitution.organization_id == Organization.id).where(
+            Organization.id.in_({r.organization_id for r in reports} | {ordering_org_id}))):
+        orgs[o.id] = o
+        if passed is not None:
+            qc[o.id] = passed
     counts = records_repo.observation_counts(session, [r.id for r in reports])
     order = rules.OrderItem(item.local_code, item.standard_code, item.category, item.window_days)
     orderer = _issuer(orderer_org, qc)
@@ -122,18 +167,23 @@ def run_check(session: Session, principal: Principal, person_id: str, item_code:
     for r in reports:
         if r.status not in ("final", "amended", "corrected"):
             continue
+        if item.window_days is None and windows is None:
+            windows = rule_values(session, "records")
         days = item.window_days if item.window_days is not None else records_rules.validity_days(
             windows, [r.code, r.code_local], r.section)
         prior = rules.PriorResult(r.id, r.code, r.code_local, r.category, r.effective_at, r.recognition_mark,
                                   counts.get(r.id, 0) > 0, _issuer(orgs.get(r.organization_id), qc))
-        if not rules.failures(order, orderer, prior, mapping, days, now):
+        if not rules.failures(order, orderer, prior, mapping, days, now, item.scope):
             found.append((r, days))
     row = RecognitionDecision(kind="check", person_id=person_id, ordering_org_id=ordering_org_id,
-                              item_code=item.local_code, user_id=principal.id, prior_ids=[r.id for r, _ in found],
+                              department_id=department, item_code=item.local_code, user_id=principal.id, prior_ids=[r.id for r, _ in found],
                               channel=channel, hook_instance=hook_instance)
     session.add(row)
     session.flush()
-    audit.record(session, principal, "create", person_ids=[person_id], what=[f"RecognitionDecision/{row.id}"])
+    created = ("create", {"person_ids": [person_id], "what": [f"RecognitionDecision/{row.id}"]})
+    read = ("read", {"person_ids": [person_id], "what": [read_what], "purpose_of_use": decision.purpose_of_use,
+                     "detail": {"rule": decision.rule, "basis": decision.basis}})
+    audit.record_many(session, principal, [created] if read_audited else [read, created])
     record_event(session, "recognition.checked", "RecognitionDecision", row.id,
                  {"item": item.local_code, "ordering_org_id": ordering_org_id, "priors": len(found)},
                  person_id=person_id)
@@ -178,7 +228,8 @@ def record_decision(session: Session, principal: Principal, check_id: str, decis
             raise BadRequest("理由 99（连续动态监测）需要疾病名称 / reason 99 needs the disease name",
                              expression=["disease"])
     row = RecognitionDecision(kind="decision", person_id=check.person_id, check_id=check.id,
-                              ordering_org_id=check.ordering_org_id, item_code=check.item_code, user_id=principal.id,
+                              ordering_org_id=check.ordering_org_id, department_id=check.department_id,
+                              item_code=check.item_code, user_id=principal.id,
                               prior_ids=check.prior_ids, decision=decision, reason_code=reason_code,
                               disease=disease if decision == "repeated" else None, remark=remark, channel=channel)
     session.add(row)

@@ -33,3 +33,17 @@ def person_trend(person_id: str, session: DB, principal: CurrentPrincipal,
     """The series of one repeated lab value (LOINC or the institution's local code), oldest first."""
     require_scope(principal, "Observation", "r")
     return service.trend(session, principal, person_id, code)
+
+
+@router.get("/diagnostic-reports/{report_id}/versions")
+def report_versions(report_id: str, session: DB, principal: CurrentPrincipal) -> list[dict]:
+    """The superseded versions of a corrected / amended report, oldest first (access policy + audit):
+    ``version``, the ``status`` it had, ``replaced_at``, ``replaced_by`` and the ``snapshot`` (the report's
+    columns and observations as they were)."""
+    from onetrip.records import corrections
+    from onetrip.records.models import DiagnosticReport
+
+    require_scope(principal, "DiagnosticReport", "r")
+    service.read(session, principal, DiagnosticReport, report_id)
+    return [{"version": v.version, "status": v.status, "replaced_at": v.replaced_at.isoformat(),
+             "replaced_by": v.replaced_by, "snapshot": v.snapshot} for v in corrections.history(session, report_id)]

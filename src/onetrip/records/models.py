@@ -95,3 +95,18 @@ class ImagingStudy(_ResultColumns, Base):
     started_at: Mapped[dt.datetime]
     accession: Mapped[str | None] = mapped_column(String(64), doc="accession number (检查号)")
     report_id: Mapped[str | None] = mapped_column(ForeignKey("rec_diagnostic_report.id"))
+
+
+class ReportVersion(IdMixin, TimestampMixin, Base):
+    """A superseded version of a report: when a corrected / amended report arrives under the same sender
+    identifier, the stored report is updated in place (its id stays, so references hold) and what it said
+    before — the report's columns and its observations — is kept here."""
+
+    __tablename__ = "rec_report_version"
+    __table_args__ = (UniqueConstraint("report_id", "version"),)
+    report_id: Mapped[str] = mapped_column(ForeignKey("rec_diagnostic_report.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer, doc="1 = as first received, 2 = after the first correction ...")
+    status: Mapped[str] = mapped_column(String(24), doc="the status the superseded version had")
+    replaced_at: Mapped[dt.datetime]
+    replaced_by: Mapped[str | None] = mapped_column(String(64), doc="who sent the correction")
+    snapshot: Mapped[dict] = mapped_column(JSONVariant, doc="the report's columns and observations as they were")

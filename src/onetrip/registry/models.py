@@ -37,6 +37,7 @@ class Role(StrEnum):
     family_doctor = "family_doctor"
     vaccinator = "vaccinator"
     bureau_manager = "bureau_manager"
+    integration = "integration"  # 接口工程师: the HL7 v2 inbox (issue 4)
     admin = "admin"
 
 

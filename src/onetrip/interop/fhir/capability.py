@@ -53,6 +53,14 @@ def capability_statement(base: str) -> dict:
                        + ([("category", "token")] if t in ("DiagnosticReport", "Observation") else []),
                        versioning="no-version")
                   for t in ("DiagnosticReport", "Observation", "ImagingStudy", "ServiceRequest")],
+                _res("Task", ["read", "search-type", "create", "update"],  # referral workflow (issue 6)
+                     [("owner", "reference"), ("requester", "reference"), ("status", "token"),
+                      ("patient", "reference"), ("business-status", "token"), ("focus", "reference"),
+                      ("based-on", "reference"), ("priority", "token")], versioning="no-version"),
+                _res("Encounter", ["read", "create"], [], versioning="no-version"),  # visits (issue 8)
+                _res("Subscription", ["read", "search-type", "create", "delete"],  # rest-hook (issue 6 §6)
+                     [("status", "token"), ("type", "token"), ("url", "uri"), ("criteria", "string"),
+                      ("payload", "token")], versioning="no-version"),
                 _res("AuditEvent", ["read", "search-type"],
                      [("patient", "reference"), ("date", "date"), ("agent", "token"), ("subtype", "token"),
                       ("outcome", "token")], versioning="no-version"),

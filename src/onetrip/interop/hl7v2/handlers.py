@@ -301,9 +301,12 @@ def store_results(session: Session, msg: Message) -> str:
                         if msg.field("OBX", 2, segment=seg).strip().upper() not in TEXT_TYPES
                         and (o := _observation(msg, seg, filler, system, i)) is not None]
         conclusion = "\n".join(t for t in [*texts, *notes] if t) or None
+        status = _status(msg, f(25))
+        if status == "final" and any(o.status == "corrected" for o in observations):
+            status = "corrected"  # OBX-11 C under a final OBR: the report carries a corrected result
         report = records.store_report(session, principal, ReportIn(
             organization_id=principal.organization_id, patient_record_id=record.id,
-            identifier_system=system, identifier_value=filler[:100], status=_status(msg, f(25)),
+            identifier_system=system, identifier_value=filler[:100], status=status,
             **_coded(msg, f(4)), category=category, section=section, effective_at=effective,
             issued=_ts_field(msg, f(22)), conclusion=conclusion, observations=observations))
         out.append(f"DiagnosticReport/{report.id}")

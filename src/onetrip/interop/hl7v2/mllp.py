@@ -33,10 +33,12 @@ def frame(payload: bytes) -> bytes:
 
 
 class Listener:
-    def __init__(self, factory: sessionmaker[Session], *, max_attempts: int = 3, retry_delay: float = 1.0) -> None:
+    def __init__(self, factory: sessionmaker[Session], *, max_attempts: int = 3, retry_delay: float = 1.0,
+                 batch_size: int = 20) -> None:
         self.factory = factory
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        self.batch_size = batch_size  # queued messages handled per transaction (one commit)
         self.port: int | None = None
         self._server: asyncio.AbstractServer | None = None
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -122,25 +124,33 @@ class Listener:
         with self.factory() as s:
             return service.runnable_ids(s)
 
-    def _process_sync(self, inbox_id: str) -> tuple[str, int]:
+    def _process_sync(self, inbox_ids: list[str]) -> list[tuple[str, int]]:
+        # Several queued messages share one transaction (one commit): each handler still runs in its own
+        # savepoint inside ``service.process``, so one message's failure does not touch the others; if the
+        # commit itself fails, all of them stay ``received`` and are tried again.
         with self.factory() as s:
-            row = service.process(s, inbox_id, max_attempts=self.max_attempts)
+            rows = [service.process(s, inbox_id, max_attempts=self.max_attempts) for inbox_id in inbox_ids]
             s.commit()
-            return row.status, row.attempts
+            return [(row.status, row.attempts) for row in rows]
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            inbox_id = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                status, attempts = await asyncio.to_thread(self._process_sync, inbox_id)
-                if status == "received":  # failed but has attempts left: try again later
-                    loop.call_later(self.retry_delay * attempts, self._queue.put_nowait, inbox_id)
+                outcomes = await asyncio.to_thread(self._process_sync, batch)
+                for inbox_id, (status, attempts) in zip(batch, outcomes, strict=True):
+                    if status == "received":  # failed but has attempts left: try again later
+                        loop.call_later(self.retry_delay * attempts, self._queue.put_nowait, inbox_id)
             except Exception:  # noqa: BLE001 — the worker must survive a database hiccup
                 log.exception("HL7 处理器出错 / handler worker error; will retry")
-                loop.call_later(self.retry_delay, self._queue.put_nowait, inbox_id)
+                for inbox_id in batch:
+                    loop.call_later(self.retry_delay, self._queue.put_nowait, inbox_id)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
 
 async def run(factory: sessionmaker[Session], host: str, port: int, *, max_attempts: int = 3) -> None:

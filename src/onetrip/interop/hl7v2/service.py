@@ -94,18 +94,19 @@ def process(session: Session, inbox_id: str, *, max_attempts: int = 3) -> InboxM
         row.status = "pending-handler"
         session.flush()
         return row
-    row.attempts += 1
-    session.flush()
+    attempts = row.attempts + 1  # written with the outcome: one UPDATE of the inbox row per run
     try:
         with session.begin_nested():
             outcome = handler(session, parser.parse(row.raw))
     except Exception as e:  # noqa: BLE001 — any handler failure is recorded on the message, never raised
+        row.attempts = attempts
         detail = e.message if isinstance(e, ApiError) else str(e)
         row.last_error = f"{type(e).__name__}: {detail}"[:4000]
         row.status = "failed" if row.attempts >= max_attempts else "received"
         log.warning(scrub(f"HL7 处理失败 / handler failed ({row.attempts}/{max_attempts}) {row.sender} "
                           f"{row.control_id} {row.message_type}: {row.last_error}"))
     else:
+        row.attempts = attempts
         row.status, row.last_error, row.processed_at = "processed", None, utcnow()
         log.info(scrub(f"HL7 已处理 / processed {row.sender} {row.control_id} {row.message_type}: {outcome}"))
     session.flush()

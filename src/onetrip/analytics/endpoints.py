@@ -1,0 +1,88 @@
+"""REST endpoints under /api/indicators, /api/cockpit and /api/reports — JSON for other systems and for
+the cockpit page. Scope: ``MeasureReport`` read (bureau managers, admins, system clients)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from onetrip.analytics import cockpit as cockpit_mod
+from onetrip.analytics import reports, service
+from onetrip.analytics.indicators import INDICATORS
+from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
+from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE, utcnow
+from onetrip.scheduling.calendar import local_date
+
+router = APIRouter(prefix="/api", tags=["indicators"])
+
+
+def _default_range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
+    end = end or local_date(utcnow())
+    return start or end.replace(day=1), end
+
+
+@router.get("/indicators")
+def list_indicators(session: DB, principal: CurrentPrincipal) -> list[dict]:
+    """The indicator registry: id, names, numerator, denominator, unit, rule, dimensions and target."""
+    require_scope(principal, "MeasureReport", "r")
+    targets = service.targets(session)
+    return [i.as_dict(targets.get(i.id)) for i in INDICATORS]
+
+
+@router.get("/indicators/{indicator_id}/values")
+def indicator_values(
+    indicator_id: str, session: DB, principal: CurrentPrincipal,
+    period: str = "month",
+    from_: Annotated[dt.date | None, Query(alias="from", ge=MIN_SERVICE_DATE, le=MAX_SERVICE_DATE)] = None,
+    to: Annotated[dt.date | None, SERVICE_DATE] = None,
+    group_by: str | None = None, community: str | None = None, organization: str | None = None,
+) -> dict:
+    """Values per period (day, month, quarter, year) between ``from`` and ``to`` (default: this month),
+    optionally grouped by community, organization or department and filtered by community/organization.
+    Each value carries its numerator and denominator."""
+    require_scope(principal, "MeasureReport", "r")
+    start, end = _default_range(from_, to)
+    rows = service.values(session, indicator_id, period=period, start=start, end=end, group_by=group_by or None,
+                          filters=service.Filters(community or None, organization or None))
+    return {"indicator": indicator_id, "period": period, "from": start.isoformat(), "to": end.isoformat(),
+            "group_by": group_by, "values": rows}
+
+
+@router.get("/cockpit")
+def cockpit(session: DB, principal: CurrentPrincipal, month: str | None = None, community: str | None = None,
+            organization: str | None = None, drill: str = cockpit_mod.DEFAULT_DRILL) -> dict:
+    """Everything the cockpit page draws for one calendar month (default: this month): tiles, trends,
+    ranking and the drill-down table for the filters."""
+    require_scope(principal, "MeasureReport", "r")
+    start, end = cockpit_mod.month_range(month or service.period_key(local_date(utcnow()), "month"))
+    return cockpit_mod.cockpit(session, start=start, end=end, drill=drill,
+                               filters=service.Filters(community or None, organization or None))
+
+
+@router.get("/reports")
+def list_reports(session: DB, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list:
+    """The report archive, newest first (no file contents)."""
+    require_scope(principal, "MeasureReport", "r")
+    return [reports.describe(r) for r in reports.archive(session, limit=limit)]
+
+
+@router.post("/reports", status_code=201)
+def generate_reports(session: DB, principal: CurrentPrincipal, kind: str = "monthly", period: str | None = None,
+                     replace: bool = False) -> dict:
+    """Generate the report forms of a period (monthly ``2026-10`` or quarterly ``2026-Q4``) for the district
+    and every institution, as Excel and CSV; existing ones are kept unless ``replace``."""
+    require_scope(principal, "MeasureReport", "r")
+    made = reports.generate(session, kind=kind, period=period or reports.last_period(kind, local_date(utcnow())),
+                            by=principal.name, replace=replace)
+    return {"generated": [reports.describe(r) for r in made]}
+
+
+@router.get("/reports/{report_id}")
+def download_report(report_id: str, session: DB, principal: CurrentPrincipal) -> Response:
+    """One archived report file (xlsx or csv)."""
+    require_scope(principal, "MeasureReport", "r")
+    r = reports.get(session, report_id)
+    return reports.file_response(r)

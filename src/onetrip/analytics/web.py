@@ -1,0 +1,95 @@
+"""The cockpit (驾驶舱) at /ui/cockpit and the report archive at /ui/cockpit/reports — for bureau
+managers and admins. Server-rendered (tiles, drill-down and ranking tables work without JavaScript);
+ECharts (served locally) draws the trend lines and the ranking from the JSON embedded in the page.
+``?wall=1`` is the wall-screen layout: large type, no navigation, reloads itself every ``refresh`` s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from onetrip.analytics import cockpit as cockpit_mod
+from onetrip.analytics import reports, service
+from onetrip.analytics.indicators import BY_ID, INDICATORS
+from onetrip.api.deps import DB, CurrentPrincipal
+from onetrip.auth.principal import Principal
+from onetrip.kit.clock import utcnow
+from onetrip.kit.errors import Forbidden
+from onetrip.scheduling.calendar import local_date
+from onetrip.web.routes import _check_origin, html_errors, page
+
+router = APIRouter(prefix="/ui/cockpit", include_in_schema=False)
+STATIC = Path(__file__).parent / "static"
+ROLES = {"bureau_manager", "admin"}
+
+
+def _require(principal: Principal) -> None:
+    if not (principal.roles & ROLES):
+        raise Forbidden("驾驶舱仅对卫健局管理人员和管理员开放 / the cockpit is for bureau managers and admins")
+
+
+@router.get("/static/{name}")
+def asset(name: str) -> Response:
+    """cockpit.js / cockpit.css (the app's CSP allows only same-origin scripts and styles)."""
+    path = STATIC / name
+    if name not in ("cockpit.js", "cockpit.css") or not path.exists():
+        return Response(status_code=404)
+    media = "text/javascript" if name.endswith(".js") else "text/css"
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "max-age=300"})
+
+
+@router.get("")
+@html_errors
+def cockpit_page(request: Request, session: DB, principal: CurrentPrincipal, month: str | None = None,
+                 community: str | None = None, organization: str | None = None,
+                 drill: str = cockpit_mod.DEFAULT_DRILL, wall: int = 0, refresh: int = 300) -> Response:
+    _require(principal)
+    month = month or service.period_key(local_date(utcnow()), "month")
+    start, end = cockpit_mod.month_range(month)
+    if drill not in BY_ID:
+        drill = cockpit_mod.DEFAULT_DRILL
+    data = cockpit_mod.cockpit(session, start=start, end=end, drill=drill,
+                               filters=service.Filters(community or None, organization or None))
+    ch = cockpit_mod.choices(session)
+    comm_name = dict(ch["communities"]).get(community or "")
+    org_name = {o[0]: o[1] for o in ch["organizations"]}.get(organization or "")
+    charts = {"months": data["trend"]["months"], "series": data["trend"]["series"],
+              "names": {i.id: [i.name_zh, i.name_en] for i in INDICATORS},
+              "ranking": data["ranking"]["rows"]}
+    return page(request, "cockpit/cockpit.html", session=session, principal=principal, data=data, month=month,
+                community=community or "", organization=organization or "", community_name=comm_name,
+                organization_name=org_name, choices=ch, drill=drill, wall=bool(wall),
+                refresh=max(30, min(refresh, 3600)), indicators=INDICATORS, by_id=BY_ID, charts=charts)
+
+
+@router.get("/reports")
+@html_errors
+def reports_page(request: Request, session: DB, principal: CurrentPrincipal, made: int | None = None) -> Response:
+    _require(principal)
+    today = local_date(utcnow())
+    return page(request, "cockpit/reports.html", session=session, principal=principal,
+                rows=reports.archive(session, limit=200), made=made,
+                last_month=reports.last_period("monthly", today), last_quarter=reports.last_period("quarterly", today))
+
+
+@router.post("/reports")
+@html_errors
+def reports_generate(request: Request, session: DB, principal: CurrentPrincipal, kind: str = Form("monthly"),
+                     period: str = Form(""), replace: str | None = Form(None)) -> Response:
+    _check_origin(request)
+    _require(principal)
+    from onetrip.analytics import facts
+
+    facts.update(session)
+    made = reports.generate(session, kind=kind, period=period.strip() or reports.last_period(kind, local_date(utcnow())),
+                            by=principal.name, replace=bool(replace))
+    return RedirectResponse(f"/ui/cockpit/reports?made={len(made)}", status_code=303)
+
+
+@router.get("/reports/{report_id}")
+@html_errors
+def reports_download(request: Request, report_id: str, session: DB, principal: CurrentPrincipal) -> Response:
+    _require(principal)
+    return reports.file_response(reports.get(session, report_id))
