@@ -12,6 +12,7 @@ from onetrip.access.models import BreakGlass, CareRelationship, Consent
 from onetrip.access.policy import AccessFacts, Decision, decide
 from onetrip.audit import service as audit
 from onetrip.auth.principal import Principal
+from onetrip.db.base import new_id
 from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
@@ -182,16 +183,23 @@ def review_break_glass(session: Session, principal: Principal, break_glass_id: s
     return bg
 
 
+def care_relationship_row(person_id: str, organization_id: str, kind: str, source_ref: str | None, *, days: int,
+                          now: dt.datetime) -> dict:
+    """The ``care_relationship`` row, as a plain dict: ``add_care_relationship`` makes it an ORM object,
+    the booking's one-statement write inserts it as it is."""
+    return {"id": new_id(), "person_id": person_id, "organization_id": organization_id, "kind": kind,
+            "source_ref": source_ref, "starts_at": now, "ends_at": now + dt.timedelta(days=days), "created_at": now}
+
+
 def add_care_relationship(session: Session, person_id: str, organization_id: str, kind: str,
                           source_ref: str | None = None, *, days: int | None = None) -> CareRelationship:
     """Called by the domains that create one (encounter, referral, contract, appointment)."""
     if kind not in ("encounter", "referral", "contract", "appointment"):
         raise BadRequest(f"unknown care relationship kind {kind!r}")
-    now = utcnow()
     if days is None:
         days = int(rule_values(session, "access").get("care_relationship_days", 365))
-    rel = CareRelationship(person_id=person_id, organization_id=organization_id, kind=kind, source_ref=source_ref,
-                           starts_at=now, ends_at=now + dt.timedelta(days=days), created_at=now)
+    rel = CareRelationship(**care_relationship_row(person_id, organization_id, kind, source_ref, days=days,
+                                                   now=utcnow()))
     session.add(rel)
     session.flush()
     return rel

@@ -25,6 +25,7 @@ from onetrip.family import rules
 from onetrip.family.models import Alert, Contract, Followup, Reading, Registry, Team
 from onetrip.family.service import params
 from onetrip.identity.models import PatientRecord, Person
+from onetrip.outbox import service as outbox_service
 from onetrip.outbox.models import OutboxEvent
 from onetrip.registry.models import Organization, Practitioner
 
@@ -108,8 +109,7 @@ def load_family(session: Session, seed: int, today: dt.date, *, readings_share: 
     events: list[dict[str, Any]] = []
 
     def event(kind: str, agg: str, agg_id: str, payload: dict, person_id: str, at: dt.datetime) -> None:
-        events.append({"event_id": new_id(), "occurred_at": at, "event_type": kind, "aggregate_type": agg,
-                       "aggregate_id": agg_id, "person_id": person_id, "payload": payload, "published_at": None})
+        events.append(outbox_service.event_row(kind, agg, agg_id, payload, person_id=person_id, occurred_at=at))
 
     def at_local(day: dt.date, hour: int = 9) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(hour, rng.randrange(60)), LOCAL).astimezone(dt.UTC)

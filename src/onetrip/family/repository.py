@@ -73,11 +73,8 @@ def prescriptions_of(session: Session, person_id: str, limit: int = 20) -> list[
 
 # --- worklists ----------------------------------------------------------------------------------------
 
-def worklist_rows(session: Session, *, team_id: str | None, doctor_id: str | None, organization_id: str | None,
-                  due_by: dt.date, lost_before: dt.date | None, only: str | None, limit: int, offset: int):
-    """Active registry rows due on or before ``due_by``, most overdue first, with the
-    person. ``only``: "lost" (due before ``lost_before``), "overdue", or None for all due ones. One
-    index range scan on (team_id | doctor_id, status, next_due_date)."""
+def _active_in_scope(team_id: str | None, doctor_id: str | None, organization_id: str | None) -> list:
+    """Active registry rows of a team, a doctor and/or an institution (the worklist's scope)."""
     conds = [Registry.status == "active"]
     if team_id:
         conds.append(Registry.team_id == team_id)
@@ -85,6 +82,15 @@ def worklist_rows(session: Session, *, team_id: str | None, doctor_id: str | Non
         conds.append(Registry.doctor_id == doctor_id)
     if organization_id:
         conds.append(Registry.organization_id == organization_id)
+    return conds
+
+
+def worklist_rows(session: Session, *, team_id: str | None, doctor_id: str | None, organization_id: str | None,
+                  due_by: dt.date, lost_before: dt.date | None, only: str | None, limit: int, offset: int):
+    """Active registry rows due on or before ``due_by``, most overdue first, with the
+    person. ``only``: "lost" (due before ``lost_before``), "overdue", or None for all due ones. One
+    index range scan on (team_id | doctor_id, status, next_due_date)."""
+    conds = _active_in_scope(team_id, doctor_id, organization_id)
     if only == "lost" and lost_before is not None:
         conds.append(Registry.next_due_date < lost_before)
     elif only == "overdue":
@@ -102,13 +108,7 @@ def worklist_rows(session: Session, *, team_id: str | None, doctor_id: str | Non
 
 def worklist_counts(session: Session, *, team_id: str | None, doctor_id: str | None, organization_id: str | None,
                     today: dt.date, due_by: dt.date, lost_before: dt.date) -> dict[str, int]:
-    conds = [Registry.status == "active"]
-    if team_id:
-        conds.append(Registry.team_id == team_id)
-    if doctor_id:
-        conds.append(Registry.doctor_id == doctor_id)
-    if organization_id:
-        conds.append(Registry.organization_id == organization_id)
+    conds = _active_in_scope(team_id, doctor_id, organization_id)
     d = Registry.next_due_date
     row = session.execute(select(
         func.count(),

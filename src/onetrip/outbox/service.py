@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from sqlalchemy.orm import Session
@@ -10,13 +11,21 @@ from onetrip.kit.clock import utcnow
 from onetrip.outbox.models import OutboxEvent
 
 
+def event_row(
+    event_type: str, aggregate_type: str, aggregate_id: str, payload: dict,
+    *, person_id: str | None = None, occurred_at: dt.datetime | None = None,
+) -> dict:
+    """The ``outbox_event`` row, as a plain dict (``record_event`` makes it an ORM object; a hot path may
+    insert it as it is)."""
+    return {"event_id": uuid.uuid4().hex, "occurred_at": occurred_at or utcnow(), "event_type": event_type,
+            "aggregate_type": aggregate_type, "aggregate_id": aggregate_id, "person_id": person_id,
+            "payload": payload, "published_at": None}
+
+
 def record_event(
     session: Session, event_type: str, aggregate_type: str, aggregate_id: str, payload: dict,
     *, person_id: str | None = None,
 ) -> OutboxEvent:
-    event = OutboxEvent(
-        event_id=uuid.uuid4().hex, occurred_at=utcnow(), event_type=event_type,
-        aggregate_type=aggregate_type, aggregate_id=aggregate_id, person_id=person_id, payload=payload,
-    )
+    event = OutboxEvent(**event_row(event_type, aggregate_type, aggregate_id, payload, person_id=person_id))
     session.add(event)
     return event

@@ -9,7 +9,6 @@ no ORM flush."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,9 +27,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from onetrip.access import service as access
 from onetrip.access.models import CareRelationship
 from onetrip.audit import service as audit
 from onetrip.identity.models import PatientRecord
+from onetrip.outbox import service as outbox_service
 from onetrip.outbox.models import OutboxEvent
 from onetrip.rules.models import RuleValue
 from onetrip.scheduling.models import (
@@ -180,17 +181,14 @@ _APPT_SHARED = ("id", "created_at", "updated_at", "booked_at", "version_id", "ch
 def insert_booking(session: Session, appointment: Mapping[str, Any], *, care_days: int, event_type: str,
                    payload: dict, audited: audit.Appended) -> None:
     """The appointment row, the care relationship it gives the institution where it is (the row
-    ``access.add_care_relationship`` writes, kind ``appointment``), the outbox event (the row
-    ``outbox.record_event`` writes) and the prepared audit event, in the caller's transaction: one
+    ``access.care_relationship_row``, kind ``appointment``), the outbox event (``outbox.event_row``) and the prepared audit event, in the caller's transaction: one
     statement on PostgreSQL, one INSERT per table on SQLite. ``appointment`` has every column, with
     ``created_at`` = ``updated_at`` = ``booked_at`` (now) and no check-in or cancellation."""
     now, person_id, appt_id = appointment["created_at"], appointment["person_id"], appointment["id"]
-    care = {"id": uuid.uuid4().hex, "person_id": person_id, "organization_id": appointment["organization_id"],
-            "kind": "appointment", "source_ref": f"Appointment/{appt_id}", "starts_at": now,
-            "ends_at": now + dt.timedelta(days=care_days), "created_at": now}
-    outbox = {"event_id": uuid.uuid4().hex, "occurred_at": now, "event_type": event_type,
-              "aggregate_type": "Appointment", "aggregate_id": appt_id, "person_id": person_id,
-              "payload": payload, "published_at": None}
+    care = access.care_relationship_row(person_id, appointment["organization_id"], "appointment",
+                                        f"Appointment/{appt_id}", days=care_days, now=now)
+    outbox = outbox_service.event_row(event_type, "Appointment", appt_id, payload, person_id=person_id,
+                                      occurred_at=now)
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         params = {k: v for k, v in appointment.items() if k not in _APPT_SHARED}
