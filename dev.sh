@@ -80,9 +80,9 @@ case "$cmd" in
     ensure_postgres
     echo "==> ruff"
     .venv/bin/ruff check src tests bench
-    echo "==> pytest (SQLite + PostgreSQL)"
+    echo "==> pytest (SQLite + PostgreSQL), one worker per core (pytest-xdist; pass -n 0 for one process)"
     set +e
-    .venv/bin/python -m pytest "$@"
+    .venv/bin/python -m pytest -n auto --maxprocesses 4 "$@"
     rc=$?
     set -e
     if [ "$rc" = "5" ]; then echo "no tests were collected" >&2; exit 1; fi

@@ -499,6 +499,54 @@ def cmd_copy(args) -> None:
 
 
 # ── ingest over FHIR ─────────────────────────────────────────────────────────────────────────────
+def _group_cpu(pgid: int) -> float:
+    """User + system CPU seconds of every live process of a process group (the server and its uvicorn
+    workers), from /proc."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                f = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(f[2]) == pgid:  # field 5 of stat: the process group
+                total += (int(f[11]) + int(f[12])) / tick
+    return total
+
+
+class IngestCost:
+    """CPU per observation of the server (its process group), of the database's PostgreSQL backends and of
+    this client process between ``start`` and ``stop``: on the shared machine these vary much less with
+    load than the rate does."""
+
+    _BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+    def __init__(self, url: str, pgid: int) -> None:
+        self.conn = engine_for(url).connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.pgid = pgid
+
+    def _backends(self) -> dict[int, float]:
+        tick, out = os.sysconf("SC_CLK_TCK"), {}
+        for (pid,) in self.conn.execute(text(self._BACKENDS)):
+            try:
+                f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[pid] = (int(f[11]) + int(f[12])) / tick
+        return out
+
+    def start(self) -> None:
+        self.before = (_group_cpu(self.pgid), self._backends(), time.process_time())
+
+    def stop(self, n_obs: int) -> dict:
+        server, backends, client = _group_cpu(self.pgid), self._backends(), time.process_time()
+        self.conn.close()
+        pg = sum(v - self.before[1].get(k, 0.0) for k, v in backends.items())  # new backends: all theirs
+        us = lambda x: round(x / n_obs * 1e6)  # noqa: E731
+        return {"server_us": us(server - self.before[0]), "postgres_us": us(pg),
+                "client_us": us(client - self.before[2])}
+
+
 def make_client(url: str, scopes: str) -> tuple[str, str]:
     from sqlalchemy.orm import sessionmaker
 
@@ -593,6 +641,8 @@ def cmd_ingest_fhir(args) -> None:
     try:
         tok = server.token(cid, secret)
         headers = {"Authorization": f"Bearer {tok}", "Content-Type": "application/fhir+json"}
+        if args.prefer:  # what a sender that keeps only the outcome asks for (FHIR http.html#ops)
+            headers["Prefer"] = args.prefer
         warm, bodies = bodies[:args.warmup], bodies[args.warmup:]
         n_obs -= sum(n for n, _ in warm)
 
@@ -611,17 +661,21 @@ def cmd_ingest_fhir(args) -> None:
             return ms, item[0]
 
         run_threads(args.clients, post, warm, "warm-up bundles")
+        cost = IngestCost(args.url, server.proc.pid)
         before = uptime()
+        cost.start()
         seconds, out = run_threads(args.clients, post, bodies, "transaction Bundles")
+        cpu = cost.stop(n_obs)
         after = uptime()
     finally:
         server.stop()
     lat = [ms for ms, _ in out]
     save(f"ingest-fhir{args.suffix}", {
         "uptime_before": before, "uptime_after": after, "server_workers": args.workers, "clients": args.clients,
+        "prefer": args.prefer or None,
         "bundles": len(bodies), "observations": n_obs, "entries": n_obs + len(bodies), "seconds": round(seconds, 2),
         "observations_per_second": round(n_obs / seconds), "bundles_per_second": round(len(bodies) / seconds, 1),
-        "bundle_latency": latency(lat)})
+        "cpu_per_observation": cpu, "bundle_latency": latency(lat)})
 
 
 # ── ingest over MLLP ─────────────────────────────────────────────────────────────────────────────
@@ -660,7 +714,9 @@ def cmd_ingest_mllp(args) -> None:
                 raise RuntimeError(frame.decode(errors="replace")[:300])
             return (time.perf_counter() - t) * 1000
 
+        cost = IngestCost(args.url, proc.pid)
         before = uptime()
+        cost.start()
         t0 = time.perf_counter()
         ack_seconds, lat = run_threads(args.clients, send, msgs, "ORU^R01 (until ACK)")
         with progress() as bar:
@@ -677,6 +733,7 @@ def cmd_ingest_mllp(args) -> None:
                     break
                 time.sleep(0.2)
         seconds = time.perf_counter() - t0
+        cpu = cost.stop(n_obs)  # the polling above is this process's too: a few ms
         after = uptime()
         with eng.connect() as c:
             stored = c.execute(text("SELECT count(*) FROM rec_observation WHERE identifier_value LIKE :t"),
@@ -691,18 +748,20 @@ def cmd_ingest_mllp(args) -> None:
         "uptime_before": before, "uptime_after": after, "clients": args.clients, "messages": len(msgs),
         "observations": n_obs, "seconds_until_acked": round(ack_seconds, 2),
         "seconds_until_stored": round(seconds, 2), "observations_per_second": round(n_obs / seconds),
+        "cpu_per_observation": cpu,
         "messages_per_second_acked": round(len(msgs) / ack_seconds, 1), "ack_latency": latency(lat)})
 
 
 # ── timeline and order check ───────────────────────────────────────────────────────────────────────
-def patients_with_history(url: str, n: int) -> list[tuple[str, str, str]]:
-    """(person, a report's local code, its issuing organization) for random persons with results."""
+def patients_with_history(url: str, n: int, sample_percent: float = 1) -> list[tuple[str, str, str]]:
+    """(person, a report's local code, its issuing organization) for random persons with results, from a
+    ``sample_percent`` sample of the reports' pages (1 % of the 10M database is enough for 1,100)."""
     eng = engine_for(url)
     with eng.connect() as c:
         rows = c.execute(text(
             "SELECT DISTINCT ON (person_id) person_id, code_local, organization_id FROM rec_diagnostic_report "
-            "TABLESAMPLE SYSTEM (1) REPEATABLE (7) WHERE identifier_value LIKE 'L%' AND code_local IN "
-            "(SELECT local_code FROM recognition_item) LIMIT :n"), {"n": n * 3}).all()
+            "TABLESAMPLE SYSTEM (:pct) REPEATABLE (7) WHERE identifier_value LIKE 'L%' AND code_local IN "
+            "(SELECT local_code FROM recognition_item) LIMIT :n"), {"n": n * 3, "pct": sample_percent}).all()
         orgs = [r[0] for r in c.execute(text("SELECT id FROM organization ORDER BY code")).all()]
     eng.dispose()
     rows = [tuple(r) for r in rows]
@@ -710,9 +769,56 @@ def patients_with_history(url: str, n: int) -> list[tuple[str, str, str]]:
     return [(p, code, random.Random(hash(p)).choice(orgs)) for p, code, _ in rows[:n]]
 
 
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU of each live process (Linux /proc), in seconds."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+class ServerCost:
+    """CPU of the server process and of the database's PostgreSQL backends, and the statements the database
+    ran (pg_stat_statements, when the extension is there), between ``start`` and ``stop``: per request,
+    these vary much less with the shared machine's load than latency does."""
+
+    def __init__(self, url: str, server_pid: int) -> None:
+        self.conn = engine_for(url).connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.server_pid = server_pid
+        self.has_pgss = bool(self.conn.execute(text(
+            "SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")).scalar())
+
+    def _snapshot(self) -> tuple[dict[int, float], dict[int, float], int | None]:
+        backends = [r[0] for r in self.conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))]
+        calls = self.conn.execute(text(
+            "SELECT sum(calls)::bigint FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database())")).scalar() if self.has_pgss else None
+        return _cpu_seconds([self.server_pid]), _cpu_seconds(backends), calls
+
+    def start(self) -> None:
+        self.before = self._snapshot()
+
+    def stop(self, n: int) -> dict:
+        (s0, b0, c0), (s1, b1, c1) = self.before, self._snapshot()
+        self.conn.close()
+        server = sum(v - s0.get(k, 0.0) for k, v in s1.items())
+        backends = sum(v - b0.get(k, 0.0) for k, v in b1.items())
+        out = {"server_cpu_ms_per_request": round(server / n * 1000, 2),
+               "postgres_cpu_ms_per_request": round(backends / n * 1000, 2)}
+        if c0 is not None and c1 is not None:  # the snapshot's own query counts once; BEGIN/COMMIT included
+            out["statements_per_request"] = round((c1 - c0 - 1) / n, 2)
+        return out
+
+
 def cmd_read(args, kind: str) -> None:
     cid, secret = make_client(args.url, "system/*.cruds")
-    samples = patients_with_history(args.url, args.requests + args.warmup)
+    samples = patients_with_history(args.url, args.requests + args.warmup, args.sample_percent)
     server = Server(args.url, 1)
     counts: list[int] = []
     try:
@@ -739,12 +845,15 @@ def cmd_read(args, kind: str) -> None:
                     bar.advance(task)
             counts.clear()
             before = uptime()
+            cost = ServerCost(args.url, server.proc.pid)
+            cost.start()
             lat = []
             with progress() as bar:
                 task = bar.add_task(kind, total=len(samples) - args.warmup)
                 for s in samples[args.warmup:]:
                     lat.append(one(*s))
                     bar.advance(task)
+            per_request = cost.stop(len(lat))
             after = uptime()
     finally:
         server.stop()
@@ -753,8 +862,8 @@ def cmd_read(args, kind: str) -> None:
         n_obs = c.execute(text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'rec_observation'")).scalar()
     eng.dispose()
     what = "items per timeline" if kind == "timeline" else "recognisable priors per check"
-    save(kind, {"uptime_before": before, "uptime_after": after, "observations_in_database": n_obs,
-                "latency": latency(lat), what: {"mean": round(statistics.fmean(counts), 2), "max": max(counts),
+    save(kind + args.suffix, {"uptime_before": before, "uptime_after": after, "observations_in_database": n_obs,
+                "latency": latency(lat), "cost": per_request, what: {"mean": round(statistics.fmean(counts), 2), "max": max(counts),
                                                 "zero": sum(1 for c in counts if c == 0)}})
 
 
@@ -820,6 +929,8 @@ def main() -> None:
             p.add_argument("--clients", type=int, default=4)
         if name == "ingest-fhir":
             p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+            p.add_argument("--prefer", default="return=minimal",
+                           help='Prefer header of every bundle ("" for none: every stored resource comes back)')
             p.add_argument("--warmup", type=int, default=100)
     p = sub.add_parser("cpu", help="CPU per observation of validation, mapping and HL7 parsing (no database)")
     p.add_argument("--reports", type=int, default=300)
@@ -827,6 +938,9 @@ def main() -> None:
         p = sub.add_parser(name)
         p.add_argument("--requests", type=int, default=1000)
         p.add_argument("--warmup", type=int, default=100)
+        p.add_argument("--suffix", default="", help="appended to the result file name")
+        p.add_argument("--sample-percent", type=float, default=1,
+                       help="share of the reports' pages to draw persons from (raise it on a small database)")
     args = ap.parse_args()
     {"load": cmd_load, "copy": cmd_copy, "ingest-fhir": cmd_ingest_fhir, "ingest-mllp": cmd_ingest_mllp,
      "cpu": cmd_cpu, "timeline": lambda a: cmd_read(a, "timeline"), "check": lambda a: cmd_read(a, "check")}[args.cmd](args)

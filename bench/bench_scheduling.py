@@ -228,7 +228,8 @@ def _backend_cpu_seconds(engine, seen: dict[int, float | None]) -> float | None:
     return None if any(v is None for v in seen.values()) else sum(v or 0.0 for v in seen.values())
 
 
-def bench_booking(url: str, workers: int, bookings: int, capacity: int, processes: int = 1) -> dict:
+def bench_booking(url: str, workers: int, bookings: int, capacity: int, processes: int = 1,
+                  extra: int = 2) -> dict:
     """Concurrent bookings through service.book on a fresh database at ``url``."""
     from sqlalchemy import func, select, text
     from sqlalchemy.orm import sessionmaker
@@ -276,8 +277,8 @@ def bench_booking(url: str, workers: int, bookings: int, capacity: int, processe
                 .id for i in range(bookings)]
         slot_ids = [x.id for x in repo.slots(s, resource_ids=[r.id], limit=100_000)]
         s.commit()
-    # Each slot gets capacity + 2 attempts: some must fail; nothing may over-book.
-    attempts = [(slot_ids[i // (capacity + 2)], pids[i]) for i in range(bookings)]
+    # Each slot gets capacity + extra attempts (default 2): some must fail; nothing may over-book.
+    attempts = [(slot_ids[i // (capacity + extra)], pids[i]) for i in range(bookings)]
     engine.dispose()  # forked workers make their own connections
     load_before = [round(x, 2) for x in os.getloadavg()]  # the machine is shared: say how busy it was
     shares = [attempts[i::processes] for i in range(processes)]  # a slot's attempts spread over processes
@@ -312,7 +313,7 @@ def bench_booking(url: str, workers: int, bookings: int, capacity: int, processe
         checked, problems = audit.verify(s)
     engine.dispose()
     return {"database": url.split(":")[0], "processes": processes, "workers": workers, "attempts": bookings,
-            "capacity": capacity,
+            "capacity": capacity, "attempts_per_slot": capacity + extra,
             "booked": ok[0], "conflicts_409": conflicts[0], "errors": len(errors), "error_sample": errors[:3],
             "seconds": round(elapsed, 2), "bookings_per_s": round(ok[0] / elapsed, 1),
             "attempts_per_s": round(bookings / elapsed, 1), "over_booked_slots": over,
@@ -341,13 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--workers", type=int, default=50)
     b.add_argument("--bookings", type=int, default=3000)
     b.add_argument("--capacity", type=int, default=3)
+    b.add_argument("--extra", type=int, default=2, help="attempts per slot beyond its capacity (each gets a 409)")
     b.add_argument("--processes", type=int, default=1, help="worker processes (workers are split among them)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if args.cmd == "itinerary":
         result = bench_itinerary(args.patients, args.seed, args.time_limit_ms)
     else:
-        result = bench_booking(args.url, args.workers, args.bookings, args.capacity, args.processes)
+        result = bench_booking(args.url, args.workers, args.bookings, args.capacity, args.processes, args.extra)
     text = json.dumps(result, ensure_ascii=False, indent=2)
     print(text)
     if args.out:

@@ -13,6 +13,7 @@ from onetrip.access.models import CareRelationship
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
 from onetrip.auth.principal import cli_principal
+from onetrip.db import fastpath
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import Conflict
@@ -98,19 +99,24 @@ def test_a_rule_change_applies_to_the_next_booking(db, world, sched):
             s.commit()
 
 
-def test_on_postgresql_a_booking_is_four_statements(db, world, sched):
-    """Check, take the place, lock a free audit chain, write the four rows — and the write has at most
-    50 parameters, so psycopg caches its conversion (the benchmark's Python time depends on it)."""
+def test_on_postgresql_a_booking_is_three_statements(db, world, sched):
+    """Check and take the place (one statement), lock a free audit chain, write the four rows — and the
+    write has at most 50 parameters, so psycopg caches its conversion (the benchmark's Python time
+    depends on it)."""
     if db.kind != "postgresql":
         pytest.skip("the one-statement write is PostgreSQL's (SQLite: one INSERT per table)")
-    assert len(repo._BOOKING_WRITE.compile(dialect=db.engine.dialect).params) <= 50
+    assert len(repo._BOOKING_WRITE.stmt.compile(dialect=db.engine.dialect).params) <= 50
     pid, slot_id = patient(db, world.org_a), _free_slot(db, sched.ct)
     seen: list[str] = []
 
     def count(conn, cursor, statement, *args):
         seen.append(statement.split()[0])
 
+    def driver(statement):  # hot-path statements run on the driver (db.fastpath)
+        seen.append(statement.split()[0])
+
     event.listen(db.engine, "before_cursor_execute", count)
+    fastpath.observers.append(driver)
     try:
         with db.session() as s:
             service.book(s, cli_principal(), slot_id=slot_id, patient_record_id=pid, exam_code="CT_HEAD",
@@ -118,7 +124,54 @@ def test_on_postgresql_a_booking_is_four_statements(db, world, sched):
             s.commit()
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
-    assert seen == ["SELECT", "UPDATE", "SELECT", "WITH"]
+        fastpath.observers.remove(driver)
+    assert seen == ["WITH", "SELECT", "WITH"]
+
+
+def test_a_place_taken_for_a_record_that_fails_the_real_name_check_is_given_back(db, world, sched):
+    """On PostgreSQL the facts and the UPDATE are one statement, which cannot check the resident-ID
+    checksum: a record with a malformed ID number gets its 422 and the place back — even if the caller
+    kept the transaction (nothing of the attempt is left)."""
+    from sqlalchemy import update
+
+    from onetrip.kit.errors import Unprocessable
+
+    pid, slot_id = patient(db, world.org_a), _free_slot(db, sched.ct)
+    with db.session() as s:
+        good = s.get(PatientRecord, pid).id_number
+        bad = good[:-1] + ("0" if good[-1] != "0" else "1")  # the check digit no longer matches
+        s.execute(update(PatientRecord).where(PatientRecord.id == pid).values(id_number=bad))
+        s.commit()
+    with db.session() as s:
+        before = _counts(s)
+        with pytest.raises(Unprocessable):
+            service.book(s, cli_principal(), slot_id=slot_id, patient_record_id=pid, exam_code="CT_HEAD",
+                         channel="app")
+        s.commit()  # a caller that carries on: the place must not stay taken
+        assert s.get(Slot, slot_id).booked == 0
+        assert _counts(s) == before
+
+
+def test_the_one_statement_take_refuses_what_the_checks_refuse(db, world, sched):
+    """The UPDATE's own conditions: a slot of a resource that does not do the exam, a deleted record and
+    an unknown exam take nothing (each raises its own error, the slot's count is unchanged)."""
+    from sqlalchemy import update
+
+    from onetrip.kit.errors import ApiError
+
+    op = cli_principal()
+    slot_id = _free_slot(db, sched.ct)
+    gone = patient(db, world.org_a)
+    with db.session() as s:
+        s.execute(update(PatientRecord).where(PatientRecord.id == gone).values(deleted_at=utcnow()))
+        s.commit()
+    cases = [(patient(db, world.org_a), "US_ABD"), (patient(db, world.org_a), "NO_SUCH_EXAM"), (gone, "CT_HEAD")]
+    for pid, exam in cases:
+        with db.session() as s:
+            with pytest.raises(ApiError):
+                service.book(s, op, slot_id=slot_id, patient_record_id=pid, exam_code=exam, channel="app")
+            s.commit()
+            assert s.get(Slot, slot_id).booked == 0, exam
 
 
 def test_another_institutions_patient_goes_through_the_access_policy(db, world, sched):

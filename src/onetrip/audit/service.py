@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from onetrip.audit.chain import ChainProblem, row_hash, verify_rows
 from onetrip.audit.models import AuditChainHead, AuditEvent
 from onetrip.auth.principal import Principal
+from onetrip.db.fastpath import DriverStatement
 from onetrip.kit.clock import utcnow
 from onetrip.kit.masking import scrub
 
@@ -27,7 +28,13 @@ _EVENT = AuditEvent.__table__
 _TXN_CHAIN = "onetrip.audit.chain"  # session.info key: (the transaction, the chain it appends to)
 # Built once: this runs on every audited request.
 _HEAD_COLS = (_HEAD.c.id, _HEAD.c.last_seq, _HEAD.c.last_hash)
-_LOCK_FREE_HEAD = select(*_HEAD_COLS).order_by(func.random()).limit(1).with_for_update(skip_locked=True)
+# A free head from a random starting point, walking the primary key (a few index pages; ``ORDER BY
+# random()`` read and sorted every head, dead versions included, on every audited request), then from
+# the first. Migration 0011 creates heads 1–32.
+SPREAD = 32
+_LOCK_FREE_HEAD_FROM = DriverStatement(
+    select(*_HEAD_COLS).where(_HEAD.c.id >= bindparam("start")).order_by(_HEAD.c.id).limit(1)
+    .with_for_update(skip_locked=True))
 _LOCK_HEAD = select(*_HEAD_COLS).where(_HEAD.c.id == bindparam("chain_id")).with_for_update()
 _RELOCK_HEAD = select(*_HEAD_COLS).where(_HEAD.c.id == bindparam("chain_id")).with_for_update(skip_locked=True)
 _INSERT_EVENTS = insert(_EVENT)
@@ -40,7 +47,8 @@ def _lock_head(session: Session) -> tuple[int, int, str]:
 
     A transaction keeps to one chain (so it never holds two heads). The first time, it takes a chain no
     other transaction holds (PostgreSQL ``FOR UPDATE SKIP LOCKED``, random order so writers spread);
-    only when every chain is held does it wait for one. SQLite ignores the row lock: the transaction
+    only when every chain is held does it wait for one. (Random start, then the id order: heads past the
+    start are a little likelier to be taken; every free head can be.) SQLite ignores the row lock: the transaction
     already holds the database's write lock (``BEGIN IMMEDIATE``)."""
     conn = session.connection()
     txn = session.get_transaction()
@@ -50,8 +58,11 @@ def _lock_head(session: Session) -> tuple[int, int, str]:
         # still ours (our own lock does not skip) — unless a rolled-back savepoint released it and
         # another transaction took it: then take another chain rather than wait
         row = conn.execute(_RELOCK_HEAD, {"chain_id": held[1]}).first()
+    start = random.randint(1, SPREAD)
     if row is None:
-        row = conn.execute(_LOCK_FREE_HEAD).first()
+        row = _LOCK_FREE_HEAD_FROM.first(session, {"start": start})
+    if row is None and start > 1:
+        row = _LOCK_FREE_HEAD_FROM.first(session, {"start": 0})
     if row is None:  # every chain is held by another transaction: wait for one
         n = conn.execute(select(func.count()).select_from(_HEAD)).scalar_one()
         k = conn.execute(select(_HEAD.c.id).order_by(_HEAD.c.id).offset(random.randrange(n)).limit(1)).scalar_one()
@@ -143,16 +154,26 @@ def record(
     return appended.rows
 
 
+def prepare_many(session: Session, principal: Principal | None, events: list[tuple[str, dict[str, Any]]]
+                 ) -> Appended:
+    """``prepare`` for several events: (subtype, keyword arguments as ``prepare``), appended in order to the
+    transaction's chain with one head lock; ``write`` (or ``combined_write(..., events=n)``) writes them."""
+    if not events:
+        raise ValueError("no audit events to prepare")
+    (subtype, kwargs), *rest = events
+    appended = prepare(session, principal, subtype, **kwargs)
+    for subtype, kwargs in rest:
+        appended = _append(appended, principal, subtype, **kwargs)
+    return appended
+
+
 def record_many(session: Session, principal: Principal | None, events: list[tuple[str, dict[str, Any]]]
                 ) -> list[dict[str, Any]]:
     """Several ``record`` calls in one: ``events`` are (subtype, keyword arguments as ``prepare``), appended
     in order to the transaction's chain with one head lock, one INSERT and one head UPDATE."""
     if not events:
         return []
-    (subtype, kwargs), *rest = events
-    appended = prepare(session, principal, subtype, **kwargs)
-    for subtype, kwargs in rest:
-        appended = _append(appended, principal, subtype, **kwargs)
+    appended = prepare_many(session, principal, events)
     write(session, appended)
     session.flush()
     return appended.rows
@@ -161,22 +182,40 @@ def record_many(session: Session, principal: Principal | None, events: list[tupl
 _EVENT_BINDS = {c.name: bindparam(f"audit_{c.name}", type_=c.type) for c in _EVENT.columns if c.name != "seq"}
 
 
-def combined_write(*ctes: CTE) -> Update:
-    """PostgreSQL: one statement that writes one audit event, moves its chain head and runs the
-    caller's data-modifying CTEs (e.g. the INSERTs of a booking) — one round trip for all of them.
+def combined_write(*ctes: CTE, events: int = 1, shared: Sequence[str] = ()) -> Update:
+    """PostgreSQL: one statement that writes ``events`` audit events (default one), moves their chain head
+    and runs the caller's data-modifying CTEs (e.g. the INSERTs of a booking) — one round trip for all of
+    them. The last event's columns are the parameters ``audit_<column>``; an earlier event k (1 = the
+    first) has ``audit<k>_<column>``, except the columns in ``shared``, which are the last event's (one
+    parameter for all: fewer parameters, and psycopg caches the conversion of statements with ≤ 50).
     Build it once; run it with ``combined_params``."""
     b = _EVENT_BINDS
     stmt = (update(_HEAD).where(_HEAD.c.id == b["chain"])
             .values(last_seq=b["chain_seq"], last_hash=b["row_hash"])
             .add_cte(insert(_EVENT).values(b).cte("audit_insert")))
+    for k in range(1, events):
+        earlier = {name: bind if name in shared else bindparam(f"audit{k}_{name}", type_=bind.type)
+                   for name, bind in b.items()}
+        stmt = stmt.add_cte(insert(_EVENT).values(earlier).cte(f"audit_insert_{k}"))
     return stmt.add_cte(*ctes)
 
 
-def combined_params(appended: Appended) -> dict[str, Any]:
-    """The 21 parameters of the audit part (``audit_<column>``)."""
-    if len(appended.rows) != 1:
-        raise ValueError("combined_write writes exactly one audit event")
-    return {f"audit_{k}": v for k, v in appended.rows[0].items()}
+def combined_params(appended: Appended, shared: Sequence[str] = ()) -> dict[str, Any]:
+    """The parameters of the audit part of ``combined_write(..., events=len(appended.rows), shared=...)``:
+    21 for the last event, and the unshared columns of each earlier one. ValueError when a ``shared``
+    column differs between the events (then write them with ``write``)."""
+    rows = appended.rows
+    if not rows:
+        raise ValueError("no audit events to write")
+    last = rows[-1]
+    params = {f"audit_{k}": v for k, v in last.items()}
+    for k, row in enumerate(rows[:-1], start=1):
+        for name, value in row.items():
+            if name not in shared:
+                params[f"audit{k}_{name}"] = value
+            elif value != last[name]:
+                raise ValueError(f"audit column {name} differs between the events")
+    return params
 
 
 def _rows(session: Session) -> Iterator[dict[str, Any]]:

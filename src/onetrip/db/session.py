@@ -6,11 +6,12 @@ SQLite (embedded default): WAL, foreign keys on, a busy timeout, and every trans
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from onetrip.config import get_settings
@@ -45,7 +46,42 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=10)
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling, only for connections that sat in the pool for a while.
+
+    ``pool_pre_ping`` pings on every checkout: one more round trip per transaction (per booking, per
+    audited read). A connection checked in less than ``IDLE_PING_SECONDS`` ago was working then; one that
+    idled longer (a restarted server, a dropped TCP connection) is pinged, and a failed ping makes the
+    pool discard it and connect anew (``DisconnectionError``, SQLAlchemy's documented custom pre-ping).
+    A connection that breaks inside the window fails its next statement once and is discarded then."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_conn, record):
+        record.info["onetrip_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        record.info["onetrip_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):
+        since = record.info.get("onetrip_idle_since")
+        if since is not None and time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as e:  # noqa: BLE001 — any failure means: not usable
+            raise exc.DisconnectionError(f"stale pooled connection: {e}") from e
+        if not alive:
+            raise exc.DisconnectionError("stale pooled connection")
 
 
 @lru_cache

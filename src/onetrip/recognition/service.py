@@ -1,8 +1,9 @@
 """The order-time recognition check (互认) and the decision log (issue 4 §5).
 
-Priors are read through the records repository after ``access.require_read`` (policy + audit), as the
-records service does. Every check and every decision is a ``recognition_decision`` row, audited as a
-create and evented through the outbox in the same transaction. Services flush, never commit.
+Priors are read after the access decision (policy; a denial is audited by ``access.require_read``), as the
+records service does, through this domain's repository (the check is the hot path: Core statements, no ORM
+objects). Every check and every decision is a ``recognition_decision`` row, audited as a create and evented
+through the outbox in the same transaction. Services flush, never commit.
 """
 
 from __future__ import annotations
@@ -13,26 +14,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
 from onetrip.auth.principal import Principal
-from onetrip.identity.models import Person
+from onetrip.db.base import new_id
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
+from onetrip.outbox.service import event_row as outbox_event_row
 from onetrip.outbox.service import record_event
+from onetrip.recognition import repository as repo
 from onetrip.recognition import rules
-from onetrip.recognition.models import (
-    RecognitionDecision,
-    RecognitionInstitution,
-    RecognitionItem,
-    RecognitionReason,
-)
-from onetrip.records import repository as records_repo
+from onetrip.recognition.models import RecognitionDecision, RecognitionItem, RecognitionReason
 from onetrip.records import rules as records_rules
-from onetrip.registry.models import Department, Organization, Practitioner, User
 from onetrip.rules.service import rule_values
 
 SEED = Path(__file__).resolve().parents[1] / "db" / "seeds" / "recognition_catalogue.json"
@@ -85,114 +81,103 @@ def find_item(session: Session, code: str) -> RecognitionItem | None:
         .order_by(RecognitionItem.local_code)).first()
 
 
-def _catalogue(session: Session, code: str) -> tuple[RecognitionItem | None, dict[str, str]]:
-    """``find_item`` and the local -> standard code mapping of every item, from one query (the catalogue
-    is small)."""
-    items = list(session.scalars(select(RecognitionItem).order_by(RecognitionItem.local_code)))
-    item = next((i for i in items if i.active and code in (i.local_code, i.standard_code)), None)
-    return item, {i.local_code: i.standard_code for i in items if i.standard_code is not None}
-
-
-def _issuer(org: Organization | None, qc: dict[str, bool]) -> rules.Issuer:
-    if org is None:
-        return rules.Issuer(None, None, False)
-    return rules.Issuer(org.grade, org.community_id, qc.get(org.id, True))
-
-
-def ordering_department(session: Session, principal: Principal, ordering_org_id: str,
-                        department_id: str | None = None) -> str | None:
+def _department(facts, principal: Principal, ordering_org_id: str, department_id: str | None) -> str | None:
     """The ordering department: the one given (it must belong to the ordering institution), else the
-    signed-in doctor's own department (user → practitioner), else none."""
+    signed-in doctor's own department (user → practitioner), else none. ``facts`` is ``check_facts``'s row."""
     if department_id:
-        dep = session.get(Department, department_id)
-        if dep is None or dep.organization_id != ordering_org_id:
+        if facts.department_id is None or facts.department_org_id != ordering_org_id:
             raise BadRequest("科室不存在或不属于开单机构 / unknown department, or not of the ordering institution",
                              expression=["department_id"])
-        return dep.id
-    if principal.kind != "user":
+        return facts.department_id
+    if principal.kind != "user" or facts.practitioner_org_id != ordering_org_id:
         return None
-    user = session.get(User, principal.id)
-    prac = session.get(Practitioner, user.practitioner_id) if user and user.practitioner_id else None
-    if prac is None or prac.department_id is None or prac.organization_id != ordering_org_id:
-        return None
-    return prac.department_id
+    return facts.practitioner_department_id
+
+
+def _issuer(org_id: str | None, grade: str | None, community_id: str | None, qc_passed: bool | None) -> rules.Issuer:
+    """An institution as the rules see it (no standing row → in standing; an unknown institution never
+    qualifies)."""
+    if org_id is None:
+        return rules.Issuer(None, None, False)
+    return rules.Issuer(grade, community_id, True if qc_passed is None else qc_passed)
+
+
+@dataclass(frozen=True)
+class LoggedCheck:
+    """The ``recognition_decision`` row (kind ``check``) a check wrote."""
+
+    id: str
+    person_id: str
+    ordering_org_id: str
+    department_id: str | None
+    item_code: str
+    prior_ids: list[str]
 
 
 def run_check(session: Session, principal: Principal, person_id: str, item_code: str, ordering_org_id: str,
               *, channel: str = "rest", hook_instance: str | None = None, department_id: str | None = None
-              ) -> tuple[RecognitionDecision, list[RecognisablePrior]]:
+              ) -> tuple[LoggedCheck, list[RecognisablePrior]]:
     """Check one order; returns the logged check row and the recognisable priors (newest first). Results
     of persons merged into ``person_id`` count as the person's own (MPI merge); only reports are offered —
-    an imaging study without a report is not a recognisable result (R1.1: images with their report)."""
-    # the ordering institution and whether the person exists, in one query (errors in the same order)
-    found = session.execute(select(Organization, exists().where(Person.id == person_id)).where(
-        Organization.id == ordering_org_id)).first()
-    person_exists = found[1] if found is not None else session.get(Person, person_id) is not None
-    if not person_exists:
+    an imaging study without a report is not a recognisable result (R1.1: images with their report).
+
+    Three statements of its own besides the access decision and the audit chain's head lock (see
+    ``repository``); the rules stay the pure functions of ``rules``."""
+    facts = repo.check_facts(session, person_id, ordering_org_id, item_code, department_id,
+                             principal.id if principal.kind == "user" else None)
+    # errors in this order: unknown person, unknown institution, another institution's order, unknown item
+    if not facts.person_exists:
         raise NotFound("居民不存在 / person not found")
-    orderer_org = found[0] if found is not None else None
-    if orderer_org is None:
+    if facts.org_id is None:
         raise BadRequest(f"机构不存在 / unknown organization {ordering_org_id!r}", expression=["ordering_org_id"])
     if not principal.is_operator and principal.organization_id != ordering_org_id:
         raise AccessDenied("只能为本机构的申请核查 / you can only check your own institution's orders")
-    item, mapping = _catalogue(session, item_code)
-    if item is None:
+    if facts.local_code is None:
         raise BadRequest(f"目录中无此项目 / item {item_code!r} is not in the recognition catalogue",
                          expression=["item_code"])
-    department = ordering_department(session, principal, ordering_org_id, department_id)
+    department = _department(facts, principal, ordering_org_id, department_id)
     # An allowed read is audited below together with the check's own event (one audit write, same
-    # transaction); a denial is audited and raised by require_read, as everywhere else.
+    # statement as the check row); a denial is audited and raised by require_read, as everywhere else.
     read_what = f"Person/{person_id}/recognition?item={item_code}"
     decision = access.decisions(session, principal, [person_id])[person_id]
     read_audited = False
     if not decision.allowed:
         decision = access.require_read(session, principal, person_id, read_what)
         read_audited = True
-    windows: dict[str, object] | None = None  # read only when an item has no window of its own
+    reports = repo.priors_of_person(session, person_id)  # read only once the read is allowed
     now = utcnow()
-    reports = records_repo.reports_of_person(session, records_repo.merged_person_ids(session, person_id),
-                                             categories=None, since=None)
-    orgs: dict[str, Organization] = {ordering_org_id: orderer_org}
-    qc: dict[str, bool] = {}  # institutions' QC standing, with their organizations (one query)
-    for o, passed in session.execute(select(Organization, RecognitionInstitution.qc_passed).outerjoin(
-            RecognitionInstitution, RecognitionInstitution.organization_id == Organization.id).where(
-            Organization.id.in_({r.organization_id for r in reports} | {ordering_org_id}))):
-        orgs[o.id] = o
-        if passed is not None:
-            qc[o.id] = passed
-    counts = records_repo.observation_counts(session, [r.id for r in reports])
-    order = rules.OrderItem(item.local_code, item.standard_code, item.category, item.window_days)
-    orderer = _issuer(orderer_org, qc)
+    order = rules.OrderItem(facts.local_code, facts.standard_code, facts.category, facts.window_days)
+    orderer = _issuer(facts.org_id, facts.grade, facts.community_id, facts.qc_passed)
+    mapping = {r.code_local: r.mapped_code for r in reports if r.mapped_code is not None}
+    windows: dict[str, object] | None = None  # read only when an item has no window of its own
     found = []
     for r in reports:
-        if r.status not in ("final", "amended", "corrected"):
-            continue
-        if item.window_days is None and windows is None:
+        if facts.window_days is None and windows is None:
             windows = rule_values(session, "records")
-        days = item.window_days if item.window_days is not None else records_rules.validity_days(
+        days = facts.window_days if facts.window_days is not None else records_rules.validity_days(
             windows, [r.code, r.code_local], r.section)
         prior = rules.PriorResult(r.id, r.code, r.code_local, r.category, r.effective_at, r.recognition_mark,
-                                  counts.get(r.id, 0) > 0, _issuer(orgs.get(r.organization_id), qc))
-        if not rules.failures(order, orderer, prior, mapping, days, now, item.scope):
+                                  r.has_data, _issuer(r.issuer_id, r.grade, r.community_id, r.qc_passed))
+        if not rules.failures(order, orderer, prior, mapping, days, now, facts.scope):
             found.append((r, days))
-    row = RecognitionDecision(kind="check", person_id=person_id, ordering_org_id=ordering_org_id,
-                              department_id=department, item_code=item.local_code, user_id=principal.id, prior_ids=[r.id for r, _ in found],
-                              channel=channel, hook_instance=hook_instance)
-    session.add(row)
-    session.flush()
-    created = ("create", {"person_ids": [person_id], "what": [f"RecognitionDecision/{row.id}"]})
-    read = ("read", {"person_ids": [person_id], "what": [read_what], "purpose_of_use": decision.purpose_of_use,
-                     "detail": {"rule": decision.rule, "basis": decision.basis}})
-    audit.record_many(session, principal, [created] if read_audited else [read, created])
-    record_event(session, "recognition.checked", "RecognitionDecision", row.id,
-                 {"item": item.local_code, "ordering_org_id": ordering_org_id, "priors": len(found)},
-                 person_id=person_id)
+    check = {"id": new_id(), "person_id": person_id, "ordering_org_id": ordering_org_id, "department_id": department,
+             "item_code": facts.local_code, "user_id": principal.id, "prior_ids": [r.id for r, _ in found],
+             "channel": channel, "hook_instance": hook_instance}
+    created = {"person_ids": [person_id], "what": [f"RecognitionDecision/{check['id']}"]}
+    events: list[tuple[str, dict]] = [] if read_audited else [
+        ("read", {"person_ids": [person_id], "what": [read_what], "purpose_of_use": decision.purpose_of_use,
+                  "detail": {"rule": decision.rule, "basis": decision.basis}})]
+    audited = audit.prepare_many(session, principal, [*events, ("create", created)])  # read first, same chain
+    event = outbox_event_row("recognition.checked", "RecognitionDecision", check["id"],
+                             {"item": facts.local_code, "ordering_org_id": ordering_org_id, "priors": len(found)},
+                             person_id=person_id, occurred_at=now)
+    repo.insert_check(session, check, event, audited, now)
     priors = [RecognisablePrior(
-        check_id=row.id, report_id=r.id, code=r.code, code_local=r.code_local, display=r.display or item.name_zh,
-        category=r.category, effective_at=r.effective_at, organization_id=r.organization_id,
-        organization_name=orgs[r.organization_id].name, recognition_mark=r.recognition_mark,
-        validity_days=days, price=item.price) for r, days in found]
-    return row, priors
+        check_id=check["id"], report_id=r.id, code=r.code, code_local=r.code_local,
+        display=r.display or facts.name_zh, category=r.category, effective_at=r.effective_at,
+        organization_id=r.organization_id, organization_name=r.org_name, recognition_mark=r.recognition_mark,
+        validity_days=days, price=facts.price) for r, days in found]
+    return LoggedCheck(check["id"], person_id, ordering_org_id, department, facts.local_code, check["prior_ids"]), priors
 
 
 def check_order(session: Session, principal: Principal, person_id: str, item_code: str,

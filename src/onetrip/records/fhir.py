@@ -10,7 +10,6 @@ mapped onto the records service's input shapes. The stored resource is returned 
 from __future__ import annotations
 
 import contextvars
-import copy
 import datetime as dt
 import json
 from typing import Annotated, Any
@@ -217,7 +216,9 @@ def _iso(value: dt.datetime | None) -> str | None:
 def to_fhir(session, row) -> dict:
     """The stored resource with our ids; rows that did not come as FHIR (HL7 v2) get the core fields."""
     rtype = type(row).__name__
-    out = copy.deepcopy(row.resource) if row.resource else {}
+    # A shallow copy: only top-level keys are set below, and nested values are read-only here and in
+    # every caller (they serialise the result).
+    out = dict(row.resource) if row.resource else {}
     out.update({"resourceType": rtype, "id": row.id,
                 "meta": {"versionId": "1", "lastUpdated": _iso(row.updated_at)},
                 "subject": {"reference": f"Patient/{row.patient_record_id}"}})
@@ -274,8 +275,16 @@ def _if_none_exist(query: str, rtype: str) -> tuple[str, str]:
     return system, value
 
 
-def create(session, principal: Principal, rtype: str, body: Any, if_none_exist: str | None) -> tuple[int, dict]:
-    """Create one resource (or find it): (HTTP status, resource)."""
+def _minimal(row) -> dict:
+    """What a response entry needs of a stored row when the client asked for ``Prefer: return=minimal``:
+    its type, id and version (for the Location), not the resource."""
+    return {"resourceType": type(row).__name__, "id": row.id, "meta": {"versionId": "1"}}
+
+
+def create(session, principal: Principal, rtype: str, body: Any, if_none_exist: str | None, *,
+           minimal: bool = False) -> tuple[int, dict]:
+    """Create one resource (or find it): (HTTP status, resource). ``minimal``: only its type, id and
+    version are returned (``Prefer: return=minimal``)."""
     require_scope(principal, rtype, "c")
     if rtype == "Patient":
         data = mappers.patient_from_fhir(body, principal.organization_id)
@@ -291,9 +300,9 @@ def create(session, principal: Principal, rtype: str, body: Any, if_none_exist: 
         system, value = _if_none_exist(if_none_exist, rtype)
         found = repo.by_identifier(session, MODELS[rtype], data.organization_id, system, value)
         if found is not None:
-            return 200, to_fhir(session, found)
+            return 200, _minimal(found) if minimal else to_fhir(session, found)
     stored = ingest(session, principal, data)
-    return (201 if stored.created else 200), to_fhir(session, stored.row)
+    return (201 if stored.created else 200), _minimal(stored.row) if minimal else to_fhir(session, stored.row)
 
 
 def _created(request: Request, status: int, out: dict) -> JSONResponse:
@@ -304,18 +313,22 @@ def _created(request: Request, status: int, out: dict) -> JSONResponse:
 # --- bundles ---------------------------------------------------------------------------------------
 
 def _resolve(node: Any, ids: dict[str, str]) -> Any:
-    """Replace references to ``urn:uuid:`` fullUrls of earlier entries with ``Type/id``."""
+    """Replace references to ``urn:uuid:`` fullUrls of earlier entries with ``Type/id``, in place: the
+    node is the request's own parsed JSON, which nothing else holds (no copy of every resource)."""
     if isinstance(node, dict):
-        out = {k: _resolve(v, ids) for k, v in node.items()}
-        ref = out.get("reference")
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                _resolve(value, ids)
+        ref = node.get("reference")
         if isinstance(ref, str) and ref.startswith("urn:"):
             if ref not in ids:
                 raise BadRequest(f"引用无法解析 / reference {ref!r} does not match an entry of this bundle",
                                  expression=["reference"])
-            out["reference"] = ids[ref]
-        return out
-    if isinstance(node, list):
-        return [_resolve(v, ids) for v in node]
+            node["reference"] = ids[ref]
+    elif isinstance(node, list):
+        for value in node:
+            if isinstance(value, (dict, list)):
+                _resolve(value, ids)
     return node
 
 
@@ -334,11 +347,24 @@ def _entry_request(i: int, entry: dict) -> tuple[str, dict, str | None]:
     return rtype, resource, req.get("ifNoneExist")
 
 
-def _response_entry(status: int, out: dict, base: str) -> dict:
+def _response_entry(status: int, out: dict, base: str, minimal: bool = False) -> dict:
     text = {200: "200 OK", 201: "201 Created"}[status]
-    return {"fullUrl": f"{base}/{out['resourceType']}/{out['id']}", "resource": out,
-            "response": {"status": text, "location": f"{base}/{out['resourceType']}/{out['id']}/_history/"
-                                                     f"{(out.get('meta') or {}).get('versionId', '1')}"}}
+    entry = {"fullUrl": f"{base}/{out['resourceType']}/{out['id']}",
+             "response": {"status": text, "location": f"{base}/{out['resourceType']}/{out['id']}/_history/"
+                                                      f"{(out.get('meta') or {}).get('versionId', '1')}"}}
+    if not minimal:
+        entry["resource"] = out
+    return entry
+
+
+def wants_minimal(prefer: str | None) -> bool:
+    """``Prefer: return=minimal`` (RFC 7240; FHIR http.html#ops): the client wants no resource bodies back.
+    ``return=representation`` (the default) and ``return=OperationOutcome`` get the resources."""
+    for part in (prefer or "").replace(";", ",").split(","):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "return":
+            return value.strip().strip('"').lower() == "minimal"
+    return False
 
 
 def _as_plain_error(i: int, e: ApiError) -> ApiError:
@@ -346,7 +372,9 @@ def _as_plain_error(i: int, e: ApiError) -> ApiError:
     return ApiError(f"条目 {i} / entry {i}: {e.message}", status=e.status, code=e.code, expression=e.expression)
 
 
-def process_bundle(session, principal: Principal, body: Any, base: str) -> dict:
+def process_bundle(session, principal: Principal, body: Any, base: str, *, minimal: bool = False) -> dict:
+    """The response Bundle of a transaction or batch. ``minimal`` (``Prefer: return=minimal``): each entry
+    has its outcome and location, without the resource."""
     whole = not (isinstance(body, dict) and body.get("type") == "transaction" and isinstance(body.get("entry"), list))
     if whole:
         mappers.validate("Bundle", body)  # every entry's resource is validated here, as its own type
@@ -375,21 +403,25 @@ def process_bundle(session, principal: Principal, body: Any, base: str) -> dict:
     keep: list = []
     validated = _IN_VALIDATED_BUNDLE.set(whole)
     try:
-        for i in order:
+        fast = _report_with_results(session, principal, entries, ids, minimal) if kind == "transaction" else None
+        for i, status, out in fast or []:
+            results[i] = _response_entry(status, out, base, minimal)
+        for i in [] if fast else order:
             entry = entries[i]
             if i in together_set:
                 if i == together[0]:
-                    for j, status, out in _observations_together(session, principal, entries, together, ids, keep):
+                    for j, status, out in _observations_together(session, principal, entries, together, ids, keep,
+                                                                 minimal):
                         if entries[j].get("fullUrl"):
                             ids[entries[j]["fullUrl"]] = f"{out['resourceType']}/{out['id']}"
-                        results[j] = _response_entry(status, out, base)
+                        results[j] = _response_entry(status, out, base, minimal)
                 continue
             try:
                 if kind == "transaction":
-                    status, out = _one_entry(session, principal, i, entry, ids)
+                    status, out = _one_entry(session, principal, i, entry, ids, minimal)
                 else:
                     with session.begin_nested():
-                        status, out = _one_entry(session, principal, i, entry, ids)
+                        status, out = _one_entry(session, principal, i, entry, ids, minimal)
             except ApiError as e:
                 if kind == "transaction":
                     raise _as_plain_error(i, e) from None
@@ -398,10 +430,77 @@ def process_bundle(session, principal: Principal, body: Any, base: str) -> dict:
                 continue
             if entry.get("fullUrl"):
                 ids[entry["fullUrl"]] = f"{out['resourceType']}/{out['id']}"
-            results[i] = _response_entry(status, out, base)
+            results[i] = _response_entry(status, out, base, minimal)
     finally:
         _IN_VALIDATED_BUNDLE.reset(validated)
     return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": results}
+
+
+def _report_with_results(session, principal: Principal, entries: list[dict], ids: dict[str, str],
+                         minimal: bool) -> list[tuple[int, int, dict]] | None:
+    """What a laboratory sends — one DiagnosticReport and the Observation entries its ``result`` lists, for
+    the same subject — stored report first, its observations then inserted with the report's id (no
+    UPDATE of every observation to link it, one audit call, one patient look-up): the same checks, in the
+    same order, the same stored rows and the same outcome as entry by entry. None (nothing written) when
+    the bundle is of another shape or an entry is invalid: the entry-by-entry path then finds the error."""
+    kinds = [(e.get("resource") or {}).get("resourceType") if isinstance(e, dict) else None for e in entries]
+    if kinds.count("DiagnosticReport") != 1 or any(k not in ("Observation", "DiagnosticReport") for k in kinds):
+        return None
+    report_i = kinds.index("DiagnosticReport")
+    obs_idx = [i for i, k in enumerate(kinds) if k == "Observation"]
+    urls = [entries[i].get("fullUrl") for i in obs_idx]
+    report_body = entries[report_i]["resource"]
+    results = report_body.get("result")
+    if (not obs_idx or any((e.get("request") or {}).get("ifNoneExist") for e in entries)
+            or not all(isinstance(u, str) and u for u in urls) or len(set(urls)) != len(urls)
+            or not isinstance(results, list) or not all(isinstance(r, dict) for r in results)
+            or sorted(str(r.get("reference")) for r in results) != sorted(urls)
+            or _mentions([entries[i]["resource"] for i in obs_idx], [*urls, entries[report_i].get("fullUrl")])):
+        return None
+    try:
+        datas = []
+        for i in obs_idx:
+            rtype, resource, _ = _entry_request(i, entries[i])
+            require_scope(principal, rtype, "c")
+            datas.append(observation_in(session, _resolve(resource, ids), principal))
+        _entry_request(report_i, entries[report_i])
+        subject = _subject(session, report_body, _org_ref(report_body.get("performer")), principal)
+    except ApiError:
+        return None
+    key = (subject["organization_id"], subject["patient_record_id"], subject["mrn"])
+    if any((d.organization_id, d.patient_record_id, d.mrn) != key or d.effective_at is None or d.report_id
+           or (d.value_quantity is None and not d.value_string) for d in datas):
+        return None  # an observation the report would not take as its own as it is (another subject ...)
+    try:
+        planned = service.plan_observations(session, principal, datas)
+    except ApiError as e:
+        raise _as_plain_error(obs_idx[getattr(e, "item_index", 0)], e) from None
+    for i, row_id in zip(obs_idx, planned.ids, strict=True):
+        ids[entries[i]["fullUrl"]] = f"Observation/{row_id}"
+    try:
+        require_scope(principal, "DiagnosticReport", "c")
+        data = report_in(session, _resolve(report_body, ids), principal)
+        record = planned.records.get((data.organization_id, data.mrn)) if data.mrn else None
+        if record is not None:  # the record the observations were checked against: no second look-up
+            data = data.model_copy(update={"patient_record_id": record.id, "mrn": None})
+        stored = service.ingest_report(session, principal, data, planned)
+    except ApiError as e:
+        raise _as_plain_error(report_i, e) from None
+    assert planned.stored is not None
+    out = []
+    for i, s in zip(obs_idx, planned.stored, strict=True):
+        ids[entries[i]["fullUrl"]] = f"Observation/{s.row.id}"
+        out.append((i, 201 if s.created else 200, _minimal(s.row) if minimal else to_fhir(session, s.row)))
+    report = stored.row
+    if entries[report_i].get("fullUrl"):
+        ids[entries[report_i]["fullUrl"]] = f"DiagnosticReport/{report.id}"
+    out.append((report_i, 201 if stored.created else 200, _minimal(report) if minimal else to_fhir(session, report)))
+    return out
+
+
+def _mentions(resources: list, urls: list) -> bool:
+    text = json.dumps(resources)
+    return any(isinstance(u, str) and json.dumps(u) in text for u in urls)
 
 
 def _refer_to_each_other(group: list[dict]) -> bool:
@@ -415,7 +514,7 @@ def _refer_to_each_other(group: list[dict]) -> bool:
 
 
 def _observations_together(session, principal: Principal, entries: list[dict], indexes: list[int],
-                           ids: dict[str, str], keep: list) -> list[tuple[int, int, dict]]:
+                           ids: dict[str, str], keep: list, minimal: bool = False) -> list[tuple[int, int, dict]]:
     """A transaction's Observation entries (no ``ifNoneExist``) in one go; the same outcome, and the same
     first failing entry, as creating them one after another."""
     datas, failed = [], None
@@ -434,7 +533,8 @@ def _observations_together(session, principal: Principal, entries: list[dict], i
     if failed is not None:
         raise _as_plain_error(*failed) from None
     keep.extend(s.row for s in stored)
-    return [(i, 201 if s.created else 200, to_fhir(session, s.row)) for i, s in zip(indexes, stored, strict=True)]
+    return [(i, 201 if s.created else 200, _minimal(s.row) if minimal else to_fhir(session, s.row))
+            for i, s in zip(indexes, stored, strict=True)]
 
 
 OBSERVATION_RANK = BUNDLE_ORDER.index("Observation")
@@ -446,9 +546,10 @@ def _rank(entry: dict) -> int:
     return BUNDLE_ORDER.index(rtype) if rtype in BUNDLE_ORDER else 0
 
 
-def _one_entry(session, principal: Principal, i: int, entry: dict, ids: dict[str, str]) -> tuple[int, dict]:
+def _one_entry(session, principal: Principal, i: int, entry: dict, ids: dict[str, str],
+               minimal: bool = False) -> tuple[int, dict]:
     rtype, resource, if_none_exist = _entry_request(i, entry)
-    return create(session, principal, rtype, _resolve(resource, ids), if_none_exist)
+    return create(session, principal, rtype, _resolve(resource, ids), if_none_exist, minimal=minimal)
 
 
 # --- search --------------------------------------------------------------------------------------
@@ -518,12 +619,14 @@ def search(session, principal: Principal, rtype: str, raw: dict[str, str], query
 
 @router.post("")
 @router.post("/")
-def post_bundle(request: Request, session: DB, principal: CurrentPrincipal, body: Resource) -> JSONResponse:
+def post_bundle(request: Request, session: DB, principal: CurrentPrincipal, body: Resource,
+                prefer: Annotated[str | None, Header()] = None) -> JSONResponse:
     """A ``transaction`` Bundle (all entries or none, in one database transaction) or a ``batch`` Bundle
     (each entry on its own; the response carries an outcome per entry). Entries: POST of Patient (through
     the identity service; ``ifNoneExist`` supported), DiagnosticReport, Observation, ImagingStudy,
-    ServiceRequest. ``urn:uuid:`` fullUrls are resolved inside the bundle."""
-    return fhir_response(process_bundle(session, principal, body, base_url(request)))
+    ServiceRequest. ``urn:uuid:`` fullUrls are resolved inside the bundle. ``Prefer: return=minimal``:
+    the response entries carry their status and location only, not the stored resources."""
+    return fhir_response(process_bundle(session, principal, body, base_url(request), minimal=wants_minimal(prefer)))
 
 
 def _add_type_routes(rtype: str) -> None:

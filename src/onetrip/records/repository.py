@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, inspect, select, union_all
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from onetrip.identity.models import Person
+from onetrip.outbox.models import OutboxEvent
 from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation
 from onetrip.registry.models import Organization
 
@@ -94,3 +97,64 @@ def numeric_series(session: Session, person_id: PersonIds, code: str) -> list[Ob
         Observation.status.not_in(("cancelled", "entered-in-error")),
         (Observation.code == code) | (Observation.code_local == code),
     ).order_by(Observation.effective_at, Observation.id)))
+
+
+def insert_rows(session: Session, model, rows: list[dict[str, Any]]) -> list:
+    """INSERT complete rows (every column given, ``id`` and timestamps included) with one executemany of
+    one fixed statement, and return them as persistent ORM objects in the session, as a query would have
+    loaded them: later changes to them are flushed as UPDATEs. No unit-of-work flush — a report's
+    observations or a bundle's are the hot path of ingest (a multi-row ``VALUES`` statement of a
+    different length each time was parsed anew by the driver on every call)."""
+    missing = set(model.__table__.columns.keys()) - rows[0].keys()
+    for row in rows:  # a column left out is NULL, and so it is on the object (not expired: no reload)
+        for column in missing:
+            row.setdefault(column, None)
+    session.connection().execute(model.__table__.insert(), rows)
+    manager = inspect(model).class_manager
+    out = []
+    for row in rows:
+        obj = manager.new_instance()  # as loading does: no attribute events for a row already stored
+        obj.__dict__.update(row)
+        make_transient_to_detached(obj)
+        out.append(obj)
+    session.add_all(out)
+    return out
+
+
+def insert_outbox_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Outbox rows (``outbox.service.event_row``) in one executemany, without ORM objects."""
+    if rows:
+        session.connection().execute(OutboxEvent.__table__.insert(), rows)
+
+
+def observations_by_identifiers(session: Session, wanted: dict[tuple[str, str], set[str]]
+                                ) -> dict[tuple[str, str, str], Observation]:
+    """The stored observations among ``{(organization, identifier system): {values}}``, by (organization,
+    system, value). One statement of full-key probes of the unique index (UNION ALL) that returns only ids
+    — with ``value IN (...)`` PostgreSQL may scan every row of the (organization, system) prefix while its
+    statistics have not seen a new sender (measured: 5,000 rows filtered per message on the 10M-row
+    benchmark table) — then the rows themselves, only when some were found (a repeat)."""
+    keys = [(org, system, value) for (org, system), values in wanted.items() for value in sorted(values)]
+    found: list[str] = []
+    for start in range(0, len(keys), _PROBES_PER_STATEMENT):
+        chunk = keys[start:start + _PROBES_PER_STATEMENT]
+        found += session.scalars(_probe_statement(len(chunk)), {
+            f"{name}{k}": v for k, key in enumerate(chunk) for name, v in zip("osv", key, strict=True)})
+    if not found:
+        return {}
+    return {(row.organization_id, row.identifier_system, row.identifier_value): row
+            for row in session.scalars(select(Observation).where(Observation.id.in_(found)))}
+
+
+_PROBES_PER_STATEMENT = 50
+
+
+@lru_cache(maxsize=_PROBES_PER_STATEMENT)
+def _probe_statement(n: int):
+    """n probes by bound parameters o0, s0, v0, ... — built once per n (building them per call was a fifth
+    of an HL7 result message's handler CPU); the short id-only text keeps the driver's parse cached too."""
+    t = Observation.__table__
+    probes = [select(t.c.id).where(t.c.organization_id == bindparam(f"o{k}"),
+                                   t.c.identifier_system == bindparam(f"s{k}"),
+                                   t.c.identifier_value == bindparam(f"v{k}")) for k in range(n)]
+    return probes[0] if n == 1 else union_all(*probes)

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -20,11 +20,12 @@ from sqlalchemy.orm.util import identity_key
 from onetrip.access import service as access
 from onetrip.audit import service as audit
 from onetrip.auth.principal import Principal
+from onetrip.db.base import new_id
 from onetrip.identity import repository as identity_repo
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, ApiError, BadRequest, NotFound
-from onetrip.outbox.service import record_event
+from onetrip.outbox.service import event_row, record_event
 from onetrip.records import repository as repo
 from onetrip.records import rules
 from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation, ServiceRequest
@@ -42,6 +43,8 @@ from onetrip.rules.service import rule_values
 
 _COMMON = ("organization_id", "identifier_system", "identifier_value", "status", "code_local", "code_system",
            "code", "display")
+_VALUE_COLUMNS = ("value_quantity", "value_string", "unit", "reference_low", "reference_high", "reference_text",
+                  "interpretation")
 
 
 @dataclass
@@ -82,20 +85,21 @@ def resolve_patient(session: Session, data: _ResultIn) -> PatientRecord:
 
 
 def _store(session: Session, principal: Principal, model, data: _ResultIn, fields: dict[str, Any],
-           *, event: str, audit_now: bool = True) -> Stored:
+           *, event: str, audit_now: bool = True, outbox: list[dict[str, Any]] | None = None) -> Stored:
     _check_write(session, principal, data.organization_id)
     found = repo.by_identifier(session, model, data.organization_id, data.identifier_system, data.identifier_value)
     if found is not None:
         return Stored(found, False)
     rec = resolve_patient(session, data)
-    row = model(person_id=rec.person_id, patient_record_id=rec.id, resource=data.resource or {},
-                **{k: getattr(data, k) for k in _COMMON}, **fields)
+    now = utcnow()
+    values = {"id": new_id(), "created_at": now, "updated_at": now, "person_id": rec.person_id,
+              "patient_record_id": rec.id, "resource": data.resource or {},
+              **{k: getattr(data, k) for k in _COMMON}, **fields}
     try:
         # A concurrent sender of the same identifier loses the race on the unique constraint and gets
         # the winner's row, as a repeat would.
         with session.begin_nested():
-            session.add(row)
-            session.flush()
+            (row,) = repo.insert_rows(session, model, [values])
     except IntegrityError:
         found = repo.by_identifier(session, model, data.organization_id, data.identifier_system,
                                    data.identifier_value)
@@ -105,10 +109,12 @@ def _store(session: Session, principal: Principal, model, data: _ResultIn, field
     rtype = model.__name__
     if audit_now:  # otherwise the caller writes this row's audit event together with others
         audit.record(session, principal, "create", person_ids=[rec.person_id], what=[f"{rtype}/{row.id}"])
-    record_event(session, event, rtype, row.id,
-                 {"organization_id": row.organization_id, "code": row.code or row.code_local,
-                  "identifier": {"system": row.identifier_system, "value": row.identifier_value}},
-                 person_id=rec.person_id)
+    payload = {"organization_id": row.organization_id, "code": row.code or row.code_local,
+               "identifier": {"system": row.identifier_system, "value": row.identifier_value}}
+    if outbox is not None:  # the caller writes it with others (one statement)
+        outbox.append(event_row(event, rtype, row.id, payload, person_id=rec.person_id))
+    else:
+        record_event(session, event, rtype, row.id, payload, person_id=rec.person_id)
     return Stored(row, True)
 
 
@@ -123,7 +129,7 @@ def _same_person(session: Session, model, row_id: str | None, person_id: str, wh
 
 
 def ingest_observation(session: Session, principal: Principal, data: ObservationIn,
-                       report: DiagnosticReport | None = None) -> Stored:
+                       report: DiagnosticReport | None = None, *, row_id: str | None = None) -> Stored:
     effective = data.effective_at or (report.effective_at if report else None)
     if effective is None:
         raise BadRequest("检验结果需要时间 / an Observation needs an effective time", expression=["effective"])
@@ -131,8 +137,7 @@ def ingest_observation(session: Session, principal: Principal, data: Observation
         raise BadRequest("检验结果需要数值或文本 / an Observation needs a value", expression=["value[x]"])
     stored = _store(session, principal, Observation, data, {
         "report_id": report.id if report else None, "effective_at": effective,
-        **{k: getattr(data, k) for k in ("value_quantity", "value_string", "unit", "reference_low",
-                                         "reference_high", "reference_text", "interpretation")},
+        **{k: getattr(data, k) for k in _VALUE_COLUMNS}, **({"id": row_id} if row_id else {}),
     }, event="result.stored")
     if stored.created and report is None and data.report_id:
         stored.row.report_id = _same_person(session, DiagnosticReport, data.report_id, stored.row.person_id, "报告").id
@@ -162,45 +167,55 @@ def _prefetch_patients(session: Session, items: list[_ResultIn]) -> tuple[list[P
     return rows, by_mrn
 
 
+@dataclass
+class PlannedObservations:
+    """Observations checked (in ``ingest_observation``'s order), each with the id it has or will have, not
+    yet stored: ``plan_observations``. ``ingest_report(..., planned=...)`` stores them with the new report,
+    ``report_id`` set as they are inserted."""
+
+    items: list[ObservationIn]
+    ids: list[str]  # per item: the stored row's id (a repeat) or the new row's
+    _out: list[Stored | int]  # per item: a stored row, or the position in ``_new`` of a row to insert
+    _new: list[tuple[int, ObservationIn, dict[str, Any]]]
+    _keep: list  # the patient records, held in the identity map until the rows are stored
+    records: dict[tuple[str, str], PatientRecord | None]  # (organization, MRN) → its one record (None: several)
+    stored: list[Stored] | None = None  # set when stored
+
+
 def ingest_observations(session: Session, principal: Principal, items: list[ObservationIn],
                         report: DiagnosticReport | None = None, *,
-                        audit_with: tuple[str, str] | None = None) -> list[Stored]:
+                        audit_with: tuple[str, str] | None = None,
+                        outbox_first: list[dict[str, Any]] | None = None) -> list[Stored]:
     """Many observations at once (a report's results, a transaction Bundle's Observation entries): the same
     checks in the same order, idempotency, audit and outbox events as ``ingest_observation`` one by one,
-    with a fixed number of statements (one look-up of known identifiers, one of the patients, one multi-row
-    INSERT, one audit call). An error names the failing item in ``item_index``. If a concurrent sender
-    wins the race on an identifier, the items are stored one by one as ``ingest_observation`` does.
-    ``audit_with`` (person, entity): the new report's audit event, written first in the same audit call."""
+    with a fixed number of statements (one look-up of known identifiers, one of the patients, one INSERT
+    executemany, one audit call, one outbox executemany). An error names the failing item in
+    ``item_index``. If a concurrent sender wins the race on an identifier, the items are stored one by one
+    as ``ingest_observation`` does. ``audit_with`` (person, entity): the new report's audit event, written
+    first in the same audit call; ``outbox_first``: its outbox rows, written with the observations'."""
     try:
-        return _ingest_observations(session, principal, items, report, audit_with)
+        return _store_planned(session, principal, plan_observations(session, principal, items, report), report,
+                              audit_with, outbox_first)
     except ApiError:
         if audit_with is not None:  # the report stays audited, as when it was audited on its own first
             audit.record(session, principal, "create", person_ids=[audit_with[0]], what=[audit_with[1]])
         raise
 
 
-def _ingest_observations(session: Session, principal: Principal, items: list[ObservationIn],
-                         report: DiagnosticReport | None, audit_with: tuple[str, str] | None) -> list[Stored]:
-    first = [audit_with] if audit_with else []
-    keep, by_mrn = _prefetch_patients(session, items)  # noqa: RUF059 — ``keep`` holds the rows in the identity map
+def plan_observations(session: Session, principal: Principal, items: list[ObservationIn],
+                      report: DiagnosticReport | None = None) -> PlannedObservations:
+    """Check observations as ``ingest_observations`` does and give each its row id, storing nothing (reads
+    only). An error names the failing item in ``item_index``."""
+    keep, by_mrn = _prefetch_patients(session, items)
     wanted: dict[tuple[str, str], set[str]] = {}
     for d in items:
         wanted.setdefault((d.organization_id, d.identifier_system), set()).add(d.identifier_value)
-    known: dict[tuple[str, str, str], Observation] = {}
-    # One statement, one full-key probe of the unique index per identifier (UNION ALL): with ``value IN
-    # (...)`` PostgreSQL may scan every row of the (organization, system) prefix when its statistics have
-    # not seen a new sender yet (measured: 5,000 rows filtered per message on the 10M-row benchmark table).
-    probes = [select(Observation).where(Observation.organization_id == org, Observation.identifier_system == system,
-                                        Observation.identifier_value == value)
-              for (org, system), values in wanted.items() for value in sorted(values)]
-    for start in range(0, len(probes), 50):
-        chunk = probes[start:start + 50]
-        stmt = chunk[0] if len(chunk) == 1 else select(Observation).from_statement(union_all(*chunk))
-        for row in session.scalars(stmt):
-            known[(row.organization_id, row.identifier_system, row.identifier_value)] = row
+    known = repo.observations_by_identifiers(session, wanted)
     checked: set[str] = set()
-    out: list[Stored | None] = []
-    new: list[tuple[int, ObservationIn, Observation]] = []
+    out: list[Stored | int] = []
+    ids: list[str] = []
+    new: list[tuple[int, ObservationIn, dict[str, Any]]] = []
+    pending: dict[tuple[str, str, str], int] = {}
     for k, data in enumerate(items):
         try:
             effective = data.effective_at or (report.effective_at if report else None)
@@ -214,6 +229,11 @@ def _ingest_observations(session: Session, principal: Principal, items: list[Obs
             key = (data.organization_id, data.identifier_system, data.identifier_value)
             if key in known:
                 out.append(Stored(known[key], False))
+                ids.append(known[key].id)
+                continue
+            if key in pending:  # a repeat within the batch finds the first one, as a repeat sent later would
+                out.append(pending[key])
+                ids.append(new[pending[key]][2]["id"])
                 continue
             rec = by_mrn.get((data.organization_id, data.mrn)) if data.mrn and not data.patient_record_id else None
             if rec is None or rec.deleted_at is not None:
@@ -221,47 +241,77 @@ def _ingest_observations(session: Session, principal: Principal, items: list[Obs
         except ApiError as e:
             e.item_index = k
             raise
-        row = Observation(
-            person_id=rec.person_id, patient_record_id=rec.id, resource=data.resource or {},
-            **{c: getattr(data, c) for c in _COMMON}, report_id=report.id if report else None, effective_at=effective,
-            **{c: getattr(data, c) for c in ("value_quantity", "value_string", "unit", "reference_low",
-                                             "reference_high", "reference_text", "interpretation")})
-        known[key] = row  # a repeat within the batch finds this one, as a repeat sent later would
-        new.append((k, data, row))
-        out.append(None)
-    if not new:
+        now = utcnow()  # per row, as the column default would: rows keep their order by created_at
+        pending[key] = len(new)
+        out.append(len(new))
+        row_id = new_id()
+        ids.append(row_id)
+        new.append((k, data, {
+            "id": row_id, "created_at": now, "updated_at": now, "person_id": rec.person_id,
+            "patient_record_id": rec.id, "resource": data.resource or {}, **{c: getattr(data, c) for c in _COMMON},
+            "report_id": report.id if report else None, "effective_at": effective,
+            **{c: getattr(data, c) for c in _VALUE_COLUMNS}}))
+    return PlannedObservations(items, ids, out, new, keep, by_mrn)
+
+
+def _store_planned(session: Session, principal: Principal, plan: PlannedObservations,
+                   report: DiagnosticReport | None, audit_with: tuple[str, str] | None = None,
+                   outbox_first: list[dict[str, Any]] | None = None) -> list[Stored]:
+    first = [audit_with] if audit_with else []
+    if not plan._new:
         if first:
             audit.record(session, principal, "create", person_ids=[first[0][0]], what=[first[0][1]])
-        return out  # type: ignore[return-value]
+        repo.insert_outbox_events(session, outbox_first or [])
+        return plan._out  # type: ignore[return-value]
+    for _, _, row in plan._new:
+        if report is not None:
+            row["report_id"] = report.id
     try:
         with session.begin_nested():
-            session.add_all([row for _, _, row in new])
-            session.flush()
+            rows = repo.insert_rows(session, Observation, [row for _, _, row in plan._new])
     except IntegrityError:  # a concurrent sender stored one of them first: one by one, each race handled
         if first:
             audit.record(session, principal, "create", person_ids=[first[0][0]], what=[first[0][1]])
-        return [ingest_observation(session, principal, data, report) for data in items]
-    audit.record(session, principal, "create", person_ids=[p for p, _ in first] + [row.person_id for _, _, row in new],
-                 what=[w for _, w in first] + [f"Observation/{row.id}" for _, _, row in new])
-    for k, data, row in new:
-        record_event(session, "result.stored", "Observation", row.id,
-                     {"organization_id": row.organization_id, "code": row.code or row.code_local,
-                      "identifier": {"system": row.identifier_system, "value": row.identifier_value}},
-                     person_id=row.person_id)
-        out[k] = Stored(row, True)
+        repo.insert_outbox_events(session, outbox_first or [])
+        return [ingest_observation(session, principal, data, report, row_id=row_id)
+                for data, row_id in zip(plan.items, plan.ids, strict=True)]
+    audit.record(session, principal, "create", person_ids=[p for p, _ in first] + [row.person_id for row in rows],
+                 what=[w for _, w in first] + [f"Observation/{row.id}" for row in rows])
+    repo.insert_outbox_events(session, [*(outbox_first or []), *(event_row(
+        "result.stored", "Observation", row.id,
+        {"organization_id": row.organization_id, "code": row.code or row.code_local,
+         "identifier": {"system": row.identifier_system, "value": row.identifier_value}},
+        person_id=row.person_id) for row in rows)])
+    first_of = {j: k for j, (k, _, _) in enumerate(plan._new)}
+    result = [o if isinstance(o, Stored) else Stored(rows[o], k == first_of[o]) for k, o in enumerate(plan._out)]
+    linked = False
+    for (_, data, _), row in zip(plan._new, rows, strict=True):
         if report is None and data.report_id:
             row.report_id = _same_person(session, DiagnosticReport, data.report_id, row.person_id, "报告").id
-    session.flush()
-    return out  # type: ignore[return-value]
+            linked = True
+    if linked:
+        session.flush()
+    return result
 
 
-def ingest_report(session: Session, principal: Principal, data: ReportIn) -> Stored:
+def ingest_report(session: Session, principal: Principal, data: ReportIn,
+                  planned: PlannedObservations | None = None) -> Stored:
+    """Store a report (idempotent on its identifier; a repeat with status corrected / amended corrects it).
+    ``planned``: observations checked before the report (``plan_observations``) — a transaction Bundle's
+    Observation entries that the report's ``result`` lists (``data.result_ids`` holds their planned ids).
+    They are stored as if they had been stored first: with the report's id in the same INSERT when the
+    report is new, without it when the report was known; ``planned.stored`` holds the outcome."""
+    events: list[dict[str, Any]] = []
     stored = _store(session, principal, DiagnosticReport, data, {
         "category": data.category, "section": data.section, "effective_at": data.effective_at,
         "issued": data.issued, "conclusion": data.conclusion, "recognition_mark": data.recognition_mark,
         "service_request_id": None,
-    }, event="result.stored", audit_now=False)  # audited below, with its observations (one audit call)
+    }, event="result.stored", audit_now=False, outbox=events)  # audited, and its outbox row written, below
+    # with its observations' (one audit call, one outbox statement)
     if not stored.created:
+        if planned is not None:
+            planned.stored = _store_planned(session, principal, planned, None)
+            data = _with_result_ids(stored.row, data, planned)
         if data.status in ("corrected", "amended"):  # a correction replaces the stored version (kept as history)
             from onetrip.records.corrections import correct_report
 
@@ -276,14 +326,38 @@ def ingest_report(session: Session, principal: Principal, data: ReportIn) -> Sto
             audit.record(session, principal, "create", person_ids=[report.person_id],
                          what=[f"DiagnosticReport/{report.id}"])
             raise
-    ingest_observations(session, principal, [obs.model_copy(update={
-        "organization_id": data.organization_id, "patient_record_id": report.patient_record_id,
-        "mrn": None}) for obs in data.observations], report,
-        audit_with=(report.person_id, f"DiagnosticReport/{report.id}"))
+    audited = (report.person_id, f"DiagnosticReport/{report.id}")
+    if planned is not None:
+        try:
+            planned.stored = _store_planned(session, principal, planned, report, audited, events)
+        except ApiError:
+            audit.record(session, principal, "create", person_ids=[audited[0]], what=[audited[1]])
+            raise
+        data = _with_result_ids(report, data, planned)
+    else:
+        ingest_observations(session, principal, [obs.model_copy(update={
+            "organization_id": data.organization_id, "patient_record_id": report.patient_record_id,
+            "mrn": None}) for obs in data.observations], report, audit_with=audited, outbox_first=events)
     for oid in data.result_ids:
-        _same_person(session, Observation, oid, report.person_id, "检验结果").report_id = report.id
+        target = _same_person(session, Observation, oid, report.person_id, "检验结果")
+        if target.report_id != report.id:
+            target.report_id = report.id
     session.flush()
     return stored
+
+
+def _with_result_ids(report: DiagnosticReport, data: ReportIn, planned: PlannedObservations) -> ReportIn:
+    """After a lost race (``_store_planned`` stored the rows one by one) a result may have another id than
+    planned: the report's ``result`` references and ``result_ids`` follow the stored rows."""
+    actual = {p: s.row.id for p, s in zip(planned.ids, planned.stored, strict=True) if s.row.id != p}
+    if not actual:
+        return data
+    refs = {f"Observation/{p}": f"Observation/{a}" for p, a in actual.items()}
+    resource = dict(report.resource or {})
+    resource["result"] = [{**r, "reference": refs.get(r.get("reference"), r.get("reference"))}
+                          for r in resource.get("result") or []]
+    report.resource = resource
+    return data.model_copy(update={"result_ids": [actual.get(i, i) for i in data.result_ids]})
 
 
 def store_report(session: Session, principal: Principal, data: ReportIn) -> DiagnosticReport:

@@ -14,9 +14,12 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    Boolean,
     Row,
+    String,
     and_,
     bindparam,
+    exists,
     func,
     insert,
     literal_column,
@@ -30,6 +33,7 @@ from sqlalchemy.orm import Session
 from onetrip.access import service as access
 from onetrip.access.models import CareRelationship
 from onetrip.audit import service as audit
+from onetrip.db.fastpath import DriverStatement
 from onetrip.identity.models import PatientRecord
 from onetrip.outbox import service as outbox_service
 from onetrip.outbox.models import OutboxEvent
@@ -132,6 +136,41 @@ _BOOKING_FACTS = (
 )
 
 
+_FACTS = _BOOKING_FACTS.cte("booking_facts")
+_TAKE_CHECKED = (
+    update(_SLOT)
+    .where(_SLOT.c.id == bindparam("slot_id"), _general_place_free(bindparam("now")), _SLOT.c.start > bindparam("now"),
+           # only for a booking the checks will accept (what SQL can check: the resident-ID checksum stays in
+           # Python, and a place taken for a record that fails it is given back before the error)
+           exists().where(_FACTS.c.deleted_at.is_(None), _FACTS.c.id_number.is_not(None),
+                          or_(bindparam("is_operator", type_=Boolean),
+                              _FACTS.c.record_organization_id == bindparam("booker_organization_id")),
+                          _FACTS.c.exam_active.is_(True),
+                          _FACTS.c.exam_codes.op("?")(bindparam("exam_code", type_=String)))
+           .correlate_except(_FACTS))
+    .values(booked=_SLOT.c.booked + 1, updated_at=bindparam("now"))
+    .returning(_SLOT.c.id)
+    .cte("booking_take")
+)
+_FACTS_AND_TAKE = DriverStatement(
+    select(*_FACTS.c, select(func.count()).select_from(_TAKE_CHECKED).scalar_subquery().label("taken")))
+
+
+def booking_facts_and_take(session: Session, slot_id: str, patient_record_id: str, exam_code: str,
+                           on: dt.date, *, now: dt.datetime, organization_id: str | None,
+                           is_operator: bool) -> Row | None:
+    """PostgreSQL, a general place (no reserved purpose): ``booking_facts`` and ``take_place`` in one
+    round trip (a data-modifying CTE). The place is taken only for a booking whose checks pass — the
+    record live and of the booker's institution (or an operator), the exam active and performed by the
+    slot's resource, the slot not started, a general place free (the same WHERE as ``take_place``,
+    re-checked after a concurrent writer's row lock). ``row.taken`` is 1 when it was taken, else 0;
+    the facts are as ``booking_facts`` reads them (the snapshot before the UPDATE)."""
+    return _FACTS_AND_TAKE.first(session, {
+        "slot_id": slot_id, "record_id": patient_record_id, "exam_code": exam_code, "on": on, "now": now,
+        # not "organization_id": an UPDATE would take a parameter named after a column as a SET value
+        "booker_organization_id": organization_id, "is_operator": is_operator})
+
+
 def booking_facts(session: Session, slot_id: str, patient_record_id: str, exam_code: str,
                   on: dt.date) -> Row | None:
     """Everything ``service.book`` checks, in one round trip: the patient record, the slot and its
@@ -173,7 +212,7 @@ def _booking_write():
                                 insert(_OUTBOX).values(outbox).cte("booking_outbox"))
 
 
-_BOOKING_WRITE = _booking_write()
+_BOOKING_WRITE = DriverStatement(_booking_write())
 _APPT_SHARED = ("id", "created_at", "updated_at", "booked_at", "version_id", "checked_in_at", "cancelled_at",
                 "cancel_reason")
 
@@ -195,7 +234,7 @@ def insert_booking(session: Session, appointment: Mapping[str, Any], *, care_day
         params.update(now=now, appointment_id=appt_id, care_id=care["id"], care_source_ref=care["source_ref"],
                       care_ends_at=care["ends_at"], event_id=outbox["event_id"], event_type=event_type,
                       payload=payload, **audit.combined_params(audited))
-        conn.execute(_BOOKING_WRITE, params)
+        _BOOKING_WRITE.execute(session, params)
         return
     conn.execute(_INSERT_APPOINTMENT, dict(appointment))
     conn.execute(_INSERT_CARE, care)

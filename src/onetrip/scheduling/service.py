@@ -22,7 +22,7 @@ from onetrip.auth.principal import Principal
 from onetrip.db.base import new_id
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
-from onetrip.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from onetrip.kit.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
 from onetrip.outbox.service import record_event
 from onetrip.rules.service import rule_values
@@ -206,26 +206,8 @@ def _check_channel(channel: str) -> str:
     return channel
 
 
-def book(session: Session, principal: Principal, *, slot_id: str, patient_record_id: str, exam_code: str,
-         channel: str, purpose: str | None = None, hold: bool = False, order_id: str | None = None,
-         precise: bool = True, rescheduled_from_id: str | None = None) -> Appointment:
-    """Book (or, with ``hold``, hold) one place. 409 when the slot has no place left for this booker.
-
-    The lean path (issue 5 benchmark): one SELECT of everything checked (``repo.booking_facts``); the
-    conditional UPDATE that decides (``repo.take_place``); the lock of a free audit chain; then the
-    appointment, care relationship, outbox event and audit event (one statement on PostgreSQL, one
-    INSERT each on SQLite). Nothing is written before the place is taken, so a 409 leaves nothing
-    behind. A slot seen full in the first SELECT is refused at once (only the UPDATE accepts)."""
-    _check_channel(channel)
-    now = utcnow()
-    today = now.date()  # the date rules.service.rule_values reads rule values on
-    f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today)
-    if (f is None or f.deleted_at is not None
-            or not (principal.is_operator or f.record_organization_id == principal.organization_id)):
-        _patient(session, principal, patient_record_id, audit_read=False)  # 404, or the access policy decides
-        f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today)
-        if f is None:
-            raise NotFound("患者记录不存在 / patient record not found", expression=["patient"])
+def _check_booking(f, exam_code: str, now: dt.datetime) -> None:
+    """What a booking needs besides a free place (``f``: ``repo.booking_facts``)."""
     _require_real_name(f.id_number)
     if f.exam_code is None or not f.exam_active:
         raise BadRequest(f"检查项目不存在 / unknown exam {exam_code!r}", expression=["exam_code"])
@@ -236,10 +218,51 @@ def book(session: Session, principal: Principal, *, slot_id: str, patient_record
                          expression=["serviceType"])
     if f.start <= now:
         raise Conflict("号源时间已过 / the slot has already started")
+
+
+def book(session: Session, principal: Principal, *, slot_id: str, patient_record_id: str, exam_code: str,
+         channel: str, purpose: str | None = None, hold: bool = False, order_id: str | None = None,
+         precise: bool = True, rescheduled_from_id: str | None = None) -> Appointment:
+    """Book (or, with ``hold``, hold) one place. 409 when the slot has no place left for this booker.
+
+    The lean path (issue 5 benchmark): one SELECT of everything checked (``repo.booking_facts``); the
+    conditional UPDATE that decides (``repo.take_place``) — on PostgreSQL, for a general place, both in
+    one statement (``repo.booking_facts_and_take``) that takes the place only when the checks SQL can
+    make pass, and gives it back if a check made here fails; the lock of a free audit chain; then the
+    appointment, care relationship, outbox event and audit event (one statement on PostgreSQL, one
+    INSERT each on SQLite). Nothing else is written before the place is taken, so a 409 leaves nothing
+    behind. A slot seen full in the first SELECT is refused at once (only the UPDATE accepts)."""
+    _check_channel(channel)
+    now = utcnow()
+    today = now.date()  # the date rules.service.rule_values reads rule values on
+    taken: str | None = None
+    attempted = purpose is None and session.connection().dialect.name == "postgresql"
+    if attempted:  # the facts and the conditional UPDATE in one round trip
+        f = repo.booking_facts_and_take(session, slot_id, patient_record_id, exam_code, today, now=now,
+                                        organization_id=principal.organization_id,
+                                        is_operator=principal.is_operator)
+        taken = "general" if f is not None and f.taken else None
+    else:
+        f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today)
+    if (f is None or f.deleted_at is not None
+            or not (principal.is_operator or f.record_organization_id == principal.organization_id)):
+        # nothing was taken (the UPDATE asks for the same): 404, or the access policy decides
+        _patient(session, principal, patient_record_id, audit_read=False)
+        f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today)
+        attempted = False
+        if f is None:
+            raise NotFound("患者记录不存在 / patient record not found", expression=["patient"])
+    try:
+        _check_booking(f, exam_code, now)
+    except ApiError:
+        if taken:  # the SQL took it (it cannot check the resident-ID checksum): give the place back
+            repo.give_back(session, slot_id, reserved=False, now=now)
+        raise
     full = Conflict("号源已满 / the slot is full (no place left)")
-    if repo.free_places(f, purpose, now) <= 0:  # type: ignore[arg-type]
-        raise full
-    taken = repo.take_place(session, slot_id, purpose=purpose, now=now)
+    if not attempted:
+        if repo.free_places(f, purpose, now) <= 0:  # type: ignore[arg-type]
+            raise full
+        taken = repo.take_place(session, slot_id, purpose=purpose, now=now)
     if taken is None:
         raise full
     hold_minutes = int(f.hold_minutes if f.hold_minutes is not None else 15)

@@ -41,7 +41,14 @@ class HandlerError(Exception):
 
 
 def principal_for(session: Session, msg: Message) -> Principal:
-    org = session.scalar(select(Organization).where(Organization.code == msg.sending_facility))
+    # The MLLP worker handles a batch of messages in one session, mostly from the same few senders: each
+    # sending facility's organization is looked up once per session.
+    known = session.info.setdefault("hl7v2.organizations", {})
+    org = known.get(msg.sending_facility)
+    if org is None:
+        org = session.scalar(select(Organization).where(Organization.code == msg.sending_facility))
+        if org is not None:
+            known[msg.sending_facility] = org
     if org is None:
         raise HandlerError(f"未知机构 MSH-4 {msg.sending_facility!r} / unknown sending facility: no "
                            f"organization with this code")

@@ -126,10 +126,10 @@ class Listener:
 
     def _process_sync(self, inbox_ids: list[str]) -> list[tuple[str, int]]:
         # Several queued messages share one transaction (one commit): each handler still runs in its own
-        # savepoint inside ``service.process``, so one message's failure does not touch the others; if the
+        # savepoint inside ``service.process_many``, so one message's failure does not touch the others; if the
         # commit itself fails, all of them stay ``received`` and are tried again.
         with self.factory() as s:
-            rows = [service.process(s, inbox_id, max_attempts=self.max_attempts) for inbox_id in inbox_ids]
+            rows = service.process_many(s, inbox_ids, max_attempts=self.max_attempts)
             s.commit()
             return [(row.status, row.attempts) for row in rows]
 

@@ -51,28 +51,28 @@ def receive(session: Session, raw: bytes) -> Receipt:
     if msg is None or not msg.control_id.strip() or len(msg.control_id) > 64:
         return Receipt(parser.build_ack(msg, ack_code, text, problem=problem, now=utcnow()), None, None)
 
-    existing = _by_key(session, msg.sender, msg.control_id)
-    if existing is not None and (existing.status != "rejected" or existing.raw == raw):
-        return Receipt(existing.ack, existing.id, existing.status, duplicate=True)
     ack = parser.build_ack(msg, ack_code, text, problem=problem, now=utcnow())
     fields = {"message_type": msg.message_type[:16], "version": msg.version[:8], "charset": msg.charset[:32],
               "raw": raw, "status": status, "ack_code": ack_code, "ack": ack, "attempts": 0,
               "last_error": None if problem is None else problem.text, "received_at": utcnow(),
               "processed_at": None}
-    if existing is not None:  # a corrected resend of a refused message
-        for k, v in fields.items():
-            setattr(existing, k, v)
-        session.flush()
-        return Receipt(ack, existing.id, status)
+    # Insert first: a new message (nearly every one) costs no look-up; the unique (sender, control id)
+    # finds a repeat.
     row = InboxMessage(sender=msg.sender[:200], control_id=msg.control_id, **fields)
     try:
         with session.begin_nested():
             session.add(row)
-    except IntegrityError:  # a concurrent copy of the same message won: answer with its ACK
-        existing = _by_key(session, msg.sender, msg.control_id)
-        assert existing is not None
+        return Receipt(ack, row.id, status)
+    except IntegrityError:
+        pass
+    existing = _by_key(session, msg.sender, msg.control_id)
+    assert existing is not None
+    if existing.status != "rejected" or existing.raw == raw:  # a repeat (or a concurrent copy) gets its ACK
         return Receipt(existing.ack, existing.id, existing.status, duplicate=True)
-    return Receipt(ack, row.id, status)
+    for k, v in fields.items():  # a corrected resend of a refused message
+        setattr(existing, k, v)
+    session.flush()
+    return Receipt(ack, existing.id, status)
 
 
 def _by_key(session: Session, sender: str, control_id: str) -> InboxMessage | None:
@@ -87,30 +87,56 @@ def process(session: Session, inbox_id: str, *, max_attempts: int = 3) -> InboxM
     row = session.get(InboxMessage, inbox_id, with_for_update=True)
     if row is None:
         raise NotFound("收件箱中没有此消息 / no such inbox message")
+    _apply(row, _run(session, row, max_attempts))
+    session.flush()
+    return row
+
+
+def process_many(session: Session, inbox_ids: list[str], *, max_attempts: int = 3) -> list[InboxMessage]:
+    """``process`` for several messages, in the order given, in one transaction: their inbox rows locked by
+    one statement, each handler in its own savepoint as in ``process``, and the outcomes written together
+    at the end (one UPDATE statement for the batch, not one per message)."""
+    rows = {r.id: r for r in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(set(inbox_ids)))
+                                             .with_for_update())}
+    missing = [i for i in inbox_ids if i not in rows]
+    if missing:
+        raise NotFound(f"收件箱中没有此消息 / no such inbox message: {missing[0]}")
+    changes: dict[str, dict | None] = {}
+    for inbox_id in inbox_ids:
+        if inbox_id not in changes:  # an id queued twice runs once
+            changes[inbox_id] = _run(session, rows[inbox_id], max_attempts)
+    for inbox_id, change in changes.items():  # after every handler: a savepoint would flush each row
+        _apply(rows[inbox_id], change)
+    session.flush()
+    return [rows[i] for i in inbox_ids]
+
+
+def _apply(row: InboxMessage, changes: dict | None) -> None:
+    for key, value in (changes or {}).items():
+        setattr(row, key, value)
+
+
+def _run(session: Session, row: InboxMessage, max_attempts: int) -> dict | None:
+    """Run the message's handler in a savepoint; the inbox row's new values (None: nothing to do). The row
+    itself is not changed here: a handler's savepoint would flush it, one UPDATE per message."""
     if row.status != "received":
-        return row
+        return None
     handler = HANDLERS.get(row.message_type)
     if handler is None:  # an accepted type whose handler does not exist (yet): kept for a later re-run
-        row.status = "pending-handler"
-        session.flush()
-        return row
+        return {"status": "pending-handler"}
     attempts = row.attempts + 1  # written with the outcome: one UPDATE of the inbox row per run
     try:
         with session.begin_nested():
             outcome = handler(session, parser.parse(row.raw))
     except Exception as e:  # noqa: BLE001 — any handler failure is recorded on the message, never raised
-        row.attempts = attempts
         detail = e.message if isinstance(e, ApiError) else str(e)
-        row.last_error = f"{type(e).__name__}: {detail}"[:4000]
-        row.status = "failed" if row.attempts >= max_attempts else "received"
-        log.warning(scrub(f"HL7 处理失败 / handler failed ({row.attempts}/{max_attempts}) {row.sender} "
-                          f"{row.control_id} {row.message_type}: {row.last_error}"))
-    else:
-        row.attempts = attempts
-        row.status, row.last_error, row.processed_at = "processed", None, utcnow()
-        log.info(scrub(f"HL7 已处理 / processed {row.sender} {row.control_id} {row.message_type}: {outcome}"))
-    session.flush()
-    return row
+        last_error = f"{type(e).__name__}: {detail}"[:4000]
+        log.warning(scrub(f"HL7 处理失败 / handler failed ({attempts}/{max_attempts}) {row.sender} "
+                          f"{row.control_id} {row.message_type}: {last_error}"))
+        return {"attempts": attempts, "last_error": last_error,
+                "status": "failed" if attempts >= max_attempts else "received"}
+    log.info(scrub(f"HL7 已处理 / processed {row.sender} {row.control_id} {row.message_type}: {outcome}"))
+    return {"attempts": attempts, "status": "processed", "last_error": None, "processed_at": utcnow()}
 
 
 def runnable_ids(session: Session) -> list[str]:

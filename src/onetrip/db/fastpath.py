@@ -1,0 +1,110 @@
+"""Hot-path statements run on the driver connection, compiled once.
+
+SQLAlchemy builds the SQL of these statements (portable Core, bound parameters, types); what it costs per
+call — the compiled-cache look-up, the execution context, the result object, events — is 100–250 µs of
+Python per statement on this machine against the statement's own 40–150 µs in psycopg (measured for the
+booking statement, bench/ and docs/benchmarks.md, issue 5). A handful of statements that run on every
+booking or audited request therefore compile once and, on PostgreSQL (psycopg), go straight to the DBAPI
+cursor of the session's connection, in the session's transaction, with SQLAlchemy's own bind and result
+processors applied (UTC datetimes, JSON, booleans). On SQLite (one writer at a time, nothing to gain)
+they run through SQLAlchemy as usual. Everything else uses ``session.execute``.
+
+What is given up: SQLAlchemy's cursor events and SQL echo do not see these statements; ``observers``
+(callables taking the SQL text) do, and ``settings.log_sql`` logging is done here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Executable
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("onetrip.sql")
+observers: list[Callable[[str], None]] = []  # e.g. tests counting statements
+
+
+class _Compiled:
+    __slots__ = ("sql", "defaults", "bind_procs", "keys", "result_procs")
+
+    def __init__(self, stmt: Executable, dialect: Dialect) -> None:
+        c = stmt.compile(dialect=dialect)
+        self.sql = c.string
+        # literal values SQLAlchemy bound itself (e.g. ``booked + 1``), under their rendered names
+        self.defaults = {name: b.effective_value for b, name in c.bind_names.items() if not b.required}
+        procs = {name: b.type.dialect_impl(dialect).bind_processor(dialect) for b, name in c.bind_names.items()}
+        self.bind_procs = [(k, p) for k, p in procs.items() if p is not None]
+        self.keys = [col[0] for col in c._result_columns]  # noqa: SLF001 — the labels, in order
+        self.result_procs = [col[3].dialect_impl(dialect).result_processor(dialect, None)
+                             for col in c._result_columns]  # noqa: SLF001
+
+
+class Row(tuple):
+    """A result row: by position, or by column label as an attribute (as SQLAlchemy's Row; a label
+    that is a tuple method's name, ``count`` or ``index``, is reached by position only)."""
+
+    __slots__ = ()
+    _index: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[type(self)._index[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class DriverStatement:
+    """A Core statement run on the session's DBAPI connection (see the module's docstring)."""
+
+    def __init__(self, stmt: Executable) -> None:
+        self.stmt = stmt
+        self._by_dialect: dict[str, tuple[_Compiled, type[Row]]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[_Compiled, type[Row]]:
+        got = self._by_dialect.get(dialect.name)
+        if got is None:
+            c = _Compiled(self.stmt, dialect)
+            row_type = type("Row", (Row,), {"__slots__": (), "_index": {k: i for i, k in enumerate(c.keys)}})
+            got = self._by_dialect[dialect.name] = (c, row_type)
+        return got
+
+    def _run(self, session: Session, params: Mapping[str, Any]):
+        conn = session.connection()
+        c, row_type = self._compiled(conn.dialect)
+        values = {**c.defaults, **params}
+        for key, proc in c.bind_procs:
+            if key in values:
+                values[key] = proc(values[key])
+        for observe in observers:
+            observe(c.sql)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %r", c.sql, values)
+        cursor = conn.connection.driver_connection.cursor()
+        cursor.execute(c.sql, values)
+        return cursor, c, row_type
+
+    def execute(self, session: Session, params: Mapping[str, Any]) -> int:
+        """Run it; the row count."""
+        if session.connection().dialect.name != "postgresql":
+            return session.connection().execute(self.stmt, params).rowcount
+        cursor, _, _ = self._run(session, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def first(self, session: Session, params: Mapping[str, Any]) -> Row | None:
+        """Run it; the first row (result processors applied), or None."""
+        if session.connection().dialect.name != "postgresql":
+            return session.connection().execute(self.stmt, params).first()  # type: ignore[return-value]
+        cursor, c, row_type = self._run(session, params)
+        try:
+            raw = cursor.fetchone()
+        finally:
+            cursor.close()
+        if raw is None:
+            return None
+        return row_type(v if p is None or v is None else p(v) for v, p in zip(raw, c.result_procs, strict=True))

@@ -1,0 +1,49 @@
+"""db.fastpath.DriverStatement gives what session.execute gives: the same rows (UTC-aware datetimes, JSON
+decoded, booleans), SQLAlchemy's own literal parameters, row counts — in the session's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import bindparam, literal_column, select, update
+
+from onetrip.db import fastpath
+from onetrip.db.fastpath import DriverStatement
+from onetrip.rules.models import RuleValue
+
+_VALUES = select(RuleValue.rule_set, RuleValue.key, RuleValue.value, RuleValue.effective_from, RuleValue.updated_at,
+                 (literal_column("1") + 1).label("two")).where(RuleValue.rule_set == bindparam("rs")).order_by(
+    RuleValue.key).limit(1)
+_TOUCH = update(RuleValue.__table__).where(RuleValue.rule_set == bindparam("rs"), RuleValue.key == bindparam("k")
+                                           ).values(note=bindparam("note"))
+
+
+def test_rows_match_session_execute(db):
+    stmt = DriverStatement(_VALUES)
+    with db.session() as s:
+        want = s.execute(_VALUES, {"rs": "scheduling"}).first()
+        got = stmt.first(s, {"rs": "scheduling"})
+        assert got is not None and want is not None
+        assert tuple(got) == tuple(want)
+        assert (got.rule_set, got.key, got.two) == (want.rule_set, want.key, 2)
+        assert isinstance(got.effective_from, dt.date) and got.updated_at.tzinfo == dt.UTC
+        assert stmt.first(s, {"rs": "no such rule set"}) is None
+
+
+def test_row_counts_and_the_transaction_are_the_sessions(db):
+    stmt = DriverStatement(_TOUCH)
+    seen: list[str] = []
+    fastpath.observers.append(seen.append)
+    try:
+        with db.session() as s:
+            key = s.scalars(select(RuleValue.key).where(RuleValue.rule_set == "scheduling")).first()
+            assert stmt.execute(s, {"rs": "scheduling", "k": key, "note": "changed"}) >= 1
+            assert stmt.execute(s, {"rs": "scheduling", "k": "no such key", "note": "x"}) == 0
+            # visible in the same transaction, gone after its rollback
+            assert s.scalars(select(RuleValue.note).where(RuleValue.key == key)).first() == "changed"
+            s.rollback()
+            assert s.scalars(select(RuleValue.note).where(RuleValue.key == key)).first() != "changed"
+    finally:
+        fastpath.observers.remove(seen.append)
+    if db.kind == "postgresql":  # on SQLite it runs through SQLAlchemy (its events see it)
+        assert len(seen) == 2 and seen[0].startswith("UPDATE")
