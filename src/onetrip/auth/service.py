@@ -9,7 +9,7 @@ import uuid
 from zoneinfo import ZoneInfo
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
@@ -24,6 +24,7 @@ from onetrip.auth.scopes import (
     scopes_for_roles,
 )
 from onetrip.config import get_settings
+from onetrip.db.fastpath import DriverStatement
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import ApiError, BadRequest, Unauthorized
 from onetrip.registry.models import SystemClient, User, UserSession
@@ -214,6 +215,11 @@ def issue_token(principal: Principal) -> tuple[str, int]:
     return jwt.encode(claims, s.secret_key, algorithm="HS256"), ttl
 
 
+_CLIENT = DriverStatement(select(SystemClient.id, SystemClient.name, SystemClient.organization_id,
+                                  SystemClient.client_id, SystemClient.active)
+                           .where(SystemClient.id == bindparam("id")))
+
+
 def principal_from_token(session: Session, token: str, *, source: str = "api", address: str | None = None) -> Principal:
     """Verify signature and expiry; for users also the server-side session (logout, idle timeout)."""
     s = get_settings()
@@ -225,7 +231,7 @@ def principal_from_token(session: Session, token: str, *, source: str = "api", a
     except jwt.PyJWTError:
         raise Unauthorized("令牌无效 / invalid token") from None
     if claims["typ"] == "client":
-        client = session.get(SystemClient, claims["sub"])
+        client = _CLIENT.first(session, {"id": claims["sub"]})  # every system request: no ORM object
         if client is None or not client.active:
             raise Unauthorized("客户端已停用 / client disabled")
         return Principal(kind="client", id=client.id, name=client.name, organization_id=client.organization_id,

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from importlib import resources
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from onetrip.kit.clock import utcnow
@@ -18,12 +18,14 @@ SEED_EFFECTIVE_FROM = dt.date(2020, 1, 1)
 def rule_values(session: Session, rule_set: str, on: dt.date | None = None) -> dict[str, object]:
     """The value in force of every key in ``rule_set`` on date ``on`` (today by default)."""
     on = on or utcnow().date()
-    rows = session.scalars(
-        select(RuleValue)
-        .where(RuleValue.rule_set == rule_set, RuleValue.effective_from <= on)
-        .order_by(RuleValue.key, RuleValue.effective_from)
-    ).all()
-    return {r.key: r.value for r in rows}  # later rows (newer effective_from) overwrite earlier ones
+    rows = session.execute(_VALUES_IN_FORCE, {"rule_set": rule_set, "on": on})  # key and value, no ORM rows
+    return {key: value for key, value in rows}  # later rows (newer effective_from) overwrite earlier ones
+
+
+# Built once: every audited read reads the access rule values through this.
+_VALUES_IN_FORCE = (select(RuleValue.key, RuleValue.value)
+                    .where(RuleValue.rule_set == bindparam("rule_set"), RuleValue.effective_from <= bindparam("on"))
+                    .order_by(RuleValue.key, RuleValue.effective_from))
 
 
 def seed_rules(session: Session) -> int:
