@@ -47,3 +47,23 @@ def test_row_counts_and_the_transaction_are_the_sessions(db):
         fastpath.observers.remove(seen.append)
     if db.kind == "postgresql":  # on SQLite it runs through SQLAlchemy (its events see it)
         assert len(seen) == 2 and seen[0].startswith("UPDATE")
+
+
+def test_driver_errors_are_sqlalchemys(db):
+    """A constraint violation comes as sqlalchemy.exc.IntegrityError (the API answers it with a 409), not as
+    the driver's own exception (which would be a 500)."""
+    import pytest
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from onetrip.kit.clock import utcnow
+
+    stmt = DriverStatement(insert(RuleValue.__table__))
+    with db.session() as s:
+        row = s.scalars(select(RuleValue).where(RuleValue.rule_set == "scheduling")).first()
+        dup = {"id": "dup" + row.id[3:], "rule_set": row.rule_set, "key": row.key, "value": row.value,
+               "effective_from": row.effective_from, "confidence": "U", "citation": "test", "note": None,
+               "updated_by": "test", "updated_at": utcnow()}
+        with pytest.raises(IntegrityError):
+            stmt.execute(s, dup)
+        s.rollback()

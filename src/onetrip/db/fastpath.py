@@ -10,7 +10,8 @@ processors applied (UTC datetimes, JSON, booleans). On SQLite (one writer at a t
 they run through SQLAlchemy as usual. Everything else uses ``session.execute``.
 
 What is given up: SQLAlchemy's cursor events and SQL echo do not see these statements; ``observers``
-(callables taking the SQL text) do, and ``settings.log_sql`` logging is done here.
+(callables taking the SQL text) do, and ``settings.log_sql`` logging is done here. Driver errors are raised
+as SQLAlchemy's exceptions (``IntegrityError`` …), and a lost connection is invalidated, as SQLAlchemy does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Executable
+from sqlalchemy import Executable, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -83,7 +84,17 @@ class DriverStatement:
         if log.isEnabledFor(logging.INFO):
             log.info("%s %r", c.sql, values)
         cursor = conn.connection.driver_connection.cursor()
-        cursor.execute(c.sql, values)
+        try:
+            cursor.execute(c.sql, values)
+        except conn.dialect.loaded_dbapi.Error as e:
+            # as SQLAlchemy would: its exception classes (the API's handlers map IntegrityError to 409,
+            # OperationalError to 503 …), and a connection that was lost is dropped from the pool
+            cursor.close()
+            lost = conn.dialect.is_disconnect(e, conn.connection.dbapi_connection, cursor)
+            if lost:
+                conn.invalidate(e)
+            raise exc.DBAPIError.instance(c.sql, values, e, conn.dialect.loaded_dbapi.Error,
+                                          connection_invalidated=lost, dialect=conn.dialect) from e
         return cursor, c, row_type
 
     def execute(self, session: Session, params: Mapping[str, Any]) -> int:
