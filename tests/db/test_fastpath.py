@@ -67,3 +67,23 @@ def test_driver_errors_are_sqlalchemys(db):
         with pytest.raises(IntegrityError):
             stmt.execute(s, dup)
         s.rollback()
+
+
+def test_logged_only_with_log_sql_and_masked(db, caplog, monkeypatch):
+    """An INFO-level root logger (the MLLP listener sets one) must not log every hot statement with its
+    parameters; with ``log_sql`` (the engine's echo) it is logged, ID numbers masked."""
+    import logging
+
+    import pytest
+
+    if db.kind != "postgresql":
+        pytest.skip("on SQLite the statement runs through SQLAlchemy, whose echo logs it")
+    stmt = DriverStatement(_VALUES)
+    caplog.set_level(logging.INFO, logger="onetrip.sql")
+    with db.session() as s:
+        stmt.first(s, {"rs": "330281198001010012"})
+        assert not [r for r in caplog.records if r.name == "onetrip.sql"]
+        monkeypatch.setattr(db.engine, "echo", True)
+        stmt.first(s, {"rs": "330281198001010012"})
+        logged = [r.getMessage() for r in caplog.records if r.name == "onetrip.sql"]
+        assert len(logged) == 1 and "330281198001010012" not in logged[0] and "rule_value" in logged[0]

@@ -10,7 +10,8 @@ processors applied (UTC datetimes, JSON, booleans). On SQLite (one writer at a t
 they run through SQLAlchemy as usual. Everything else uses ``session.execute``.
 
 What is given up: SQLAlchemy's cursor events and SQL echo do not see these statements; ``observers``
-(callables taking the SQL text) do, and ``settings.log_sql`` logging is done here. Driver errors are raised
+(callables taking the SQL text) do, and with ``settings.log_sql`` (the engine's echo) they are logged here,
+masked. Driver errors are raised
 as SQLAlchemy's exceptions (``IntegrityError`` …), and a lost connection is invalidated, as SQLAlchemy does.
 """
 
@@ -23,6 +24,8 @@ from typing import Any
 from sqlalchemy import Executable, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+
+from onetrip.kit.masking import scrub
 
 log = logging.getLogger("onetrip.sql")
 observers: list[Callable[[str], None]] = []  # e.g. tests counting statements
@@ -81,8 +84,8 @@ class DriverStatement:
                 values[key] = proc(values[key])
         for observe in observers:
             observe(c.sql)
-        if log.isEnabledFor(logging.INFO):
-            log.info("%s %r", c.sql, values)
+        if conn.engine.echo:  # settings.log_sql (SQLAlchemy's echo), not merely an INFO-level root logger
+            log.info("%s", scrub(f"{c.sql} {values!r}"))
         cursor = conn.connection.driver_connection.cursor()
         try:
             cursor.execute(c.sql, values)
