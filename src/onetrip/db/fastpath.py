@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Executable, exc
+from sqlalchemy import BindParameter, Executable, bindparam, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,12 @@ from onetrip.kit.masking import scrub
 
 log = logging.getLogger("onetrip.sql")
 observers: list[Callable[[str], None]] = []  # e.g. tests counting statements
+
+
+def column_param(name: str, column) -> BindParameter:
+    """A bound parameter typed as ``column`` (so SQLAlchemy applies the column's processors: UTC datetimes,
+    JSON), for statements built once whose values are shared between several rows' columns."""
+    return bindparam(name, type_=column.type)
 
 
 class _Compiled:

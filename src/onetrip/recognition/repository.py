@@ -16,12 +16,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, Row, bindparam, exists, insert, literal_column, null, or_, select
+from sqlalchemy import Row, bindparam, exists, insert, literal_column, null, or_, select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
-from onetrip.db.fastpath import DriverStatement
+from onetrip.db.fastpath import DriverStatement, column_param
 from onetrip.identity.models import Person
 from onetrip.outbox.models import OutboxEvent
 from onetrip.recognition.models import RecognitionDecision, RecognitionInstitution, RecognitionItem
@@ -99,8 +99,7 @@ def priors_of_person(session: Session, person_id: str) -> Sequence[Row]:
     return session.connection().execute(_PRIORS, {"person_id": person_id}).all()
 
 
-def _p(name: str, column) -> BindParameter:
-    return bindparam(name, type_=column.type)
+_p = column_param
 
 
 # Audit columns the read event and the check's create event share: both are computed from the same

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     Boolean,
     Row,
     String,
@@ -33,7 +32,7 @@ from sqlalchemy.orm import Session
 from onetrip.access import service as access
 from onetrip.access.models import CareRelationship
 from onetrip.audit import service as audit
-from onetrip.db.fastpath import DriverStatement
+from onetrip.db.fastpath import DriverStatement, column_param
 from onetrip.identity.models import PatientRecord
 from onetrip.outbox import service as outbox_service
 from onetrip.outbox.models import OutboxEvent
@@ -191,9 +190,7 @@ def _booking_write():
     """PostgreSQL: the appointment, its care relationship, its outbox event, the audit event and its
     chain head in one statement (data-modifying CTEs). Values shared between the rows are one
     parameter each, so the statement has at most 50 parameters and psycopg caches its conversion."""
-    def p(name: str, column) -> BindParameter:
-        return bindparam(name, type_=column.type)
-
+    p = column_param
     now, person, org, appt_id = (p("now", _APPT.c.created_at), p("person_id", _APPT.c.person_id),
                                  p("organization_id", _APPT.c.organization_id), p("appointment_id", _APPT.c.id))
     shared = {"id": appt_id, "created_at": now, "updated_at": now, "booked_at": now, "person_id": person,
