@@ -48,7 +48,57 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return engine
     engine = create_engine(url, echo=echo, pool_size=10, max_overflow=10)
     _ping_when_idle(engine)
+    _keep_prepared_on_rollback(engine)
     return engine
+
+
+def _keep_prepared_on_rollback(engine: Engine) -> None:
+    """Connect with ``PreparedKeepingConnection`` (SQLAlchemy's documented ``do_connect`` hook)."""
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect, _record, cargs, cparams):
+        return _prepared_keeping_connection_class().connect(*cargs, **cparams)
+
+
+@lru_cache(maxsize=1)
+def _prepared_keeping_connection_class():
+    """A psycopg connection whose ``rollback()`` keeps the server-side prepared statements.
+
+    psycopg prepares a statement after its fifth execution on a connection, so PostgreSQL parses and plans
+    it once instead of every time. But psycopg forgets them all (``DEALLOCATE ALL``) on every
+    ``rollback()``, in case the transaction created or dropped what they refer to. Here every request
+    that ends with an error (a 409 for a full slot, a 404, a 422) or reads without writing ends with a
+    rollback, so the hot statements were almost never prepared: on the booking benchmark PostgreSQL
+    planned the booking statement on 2,989 of 3,000 executions, 0.6 ms each, about 40% of its CPU
+    (pg_stat_statements, docs/benchmarks.md, issue 5). Schema changes happen only in migrations, and
+    psycopg still forgets its statements after DROP, ALTER and DISCARD ALL (so after any ALTER a
+    migration runs); a prepared statement whose table changed is re-planned by PostgreSQL itself.
+
+    It uses two private names of psycopg (``_prepared``, ``_rollback_gen``): pyproject pins psycopg
+    below 3.4, and tests/db/test_prepared_statements.py fails if a rollback stops keeping them or stops
+    rolling back."""
+    import psycopg
+    from psycopg._preparing import PrepareManager
+
+    class _KeptOnRollback(PrepareManager):
+        rolling_back = False
+
+        def clear(self) -> bool:
+            return False if self.rolling_back else super().clear()
+
+    class PreparedKeepingConnection(psycopg.Connection):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._prepared = _KeptOnRollback()
+
+        def _rollback_gen(self):
+            self._prepared.rolling_back = True
+            try:
+                return (yield from super()._rollback_gen())
+            finally:
+                self._prepared.rolling_back = False
+
+    return PreparedKeepingConnection
 
 
 IDLE_PING_SECONDS = 10.0
