@@ -87,3 +87,21 @@ def test_logged_only_with_log_sql_and_masked(db, caplog, monkeypatch):
         stmt.first(s, {"rs": "330281198001010012"})
         logged = [r.getMessage() for r in caplog.records if r.name == "onetrip.sql"]
         assert len(logged) == 1 and "330281198001010012" not in logged[0] and "rule_value" in logged[0]
+
+
+def test_native_placeholders_number_each_name_once_and_unescape_percent():
+    sql, order = fastpath.native_placeholders(
+        "SELECT %(a)s::INTEGER, %(b_1)s, %(a)s WHERE x LIKE 'y%%' AND z ? %(c)s")
+    assert sql == "SELECT $1::INTEGER, $2, $1 WHERE x LIKE 'y%' AND z ? $3"
+    assert order == ["a", "b_1", "c"]
+
+
+def test_a_statement_with_a_percent_literal_and_a_repeated_parameter(db):
+    """The SQL PostgreSQL gets (``$n``) keeps a literal ``%`` and gives a parameter used twice one value."""
+    stmt = DriverStatement(select(RuleValue.key).where(RuleValue.rule_set == bindparam("rs"),
+                                                       RuleValue.key.like("%"), RuleValue.rule_set != bindparam("rs") + "x")
+                           .order_by(RuleValue.key).limit(1))
+    with db.session() as s:
+        got = stmt.first(s, {"rs": "scheduling"})
+        assert got is not None and got.key == s.scalars(
+            select(RuleValue.key).where(RuleValue.rule_set == "scheduling").order_by(RuleValue.key)).first()
