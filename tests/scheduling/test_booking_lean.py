@@ -1,6 +1,6 @@
 """The lean booking path (issue 5 benchmark) keeps every guarantee: a 409 leaves nothing behind, each
 booking writes exactly one appointment, care relationship, outbox event and audit event (whose chain
-verifies), rule values are read fresh, and on PostgreSQL the whole booking is four statements."""
+verifies), rule values are read fresh, and on PostgreSQL the whole booking is two statements."""
 
 from __future__ import annotations
 
@@ -99,13 +99,13 @@ def test_a_rule_change_applies_to_the_next_booking(db, world, sched):
             s.commit()
 
 
-def test_on_postgresql_a_booking_is_three_statements(db, world, sched):
-    """Check and take the place (one statement), lock a free audit chain, write the four rows — and the
-    write has at most 50 parameters, so psycopg caches its conversion (the benchmark's Python time
-    depends on it)."""
+def test_on_postgresql_a_booking_is_two_statements(db, world, sched):
+    """Read the facts and lock a free audit chain (one statement); take the place and write the four rows
+    (one statement) — and the write has at most 50 parameters, so psycopg caches its conversion (the
+    benchmark's Python time depends on it)."""
     if db.kind != "postgresql":
         pytest.skip("the one-statement write is PostgreSQL's (SQLite: one INSERT per table)")
-    assert len(repo._BOOKING_WRITE.stmt.compile(dialect=db.engine.dialect).params) <= 50
+    assert len(repo._TAKE_AND_WRITE.stmt.compile(dialect=db.engine.dialect).params) <= 50
     pid, slot_id = patient(db, world.org_a), _free_slot(db, sched.ct)
     seen: list[str] = []
 
@@ -125,13 +125,71 @@ def test_on_postgresql_a_booking_is_three_statements(db, world, sched):
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
         fastpath.observers.remove(driver)
-    assert seen == ["WITH", "SELECT", "WITH"]
+    assert seen == ["SELECT", "WITH"]
 
 
-def test_a_place_taken_for_a_record_that_fails_the_real_name_check_is_given_back(db, world, sched):
-    """On PostgreSQL the facts and the UPDATE are one statement, which cannot check the resident-ID
-    checksum: a record with a malformed ID number gets its 422 and the place back — even if the caller
-    kept the transaction (nothing of the attempt is left)."""
+def test_the_slot_is_locked_only_by_the_last_statement(db, world, sched):
+    """The first statement reads without locking the slot (a concurrent booking of the same slot is not
+    held up by it), and locks exactly one audit chain head, which the booking's event then continues."""
+    if db.kind != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite: one writer at a time)")
+    from sqlalchemy import text
+
+    pid, slot_id = patient(db, world.org_a), _free_slot(db, sched.ct)
+    with db.session() as s:
+        f = repo.booking_facts_and_head(s, slot_id, pid, "CT_HEAD", utcnow().date(), head_start=1)
+        assert f.head_id is not None and f.slot_id == slot_id
+        with db.engine.connect() as other:  # the slot is free to lock; the head is not
+            other.execute(text("set local lock_timeout = '200ms'"))
+            assert other.execute(text("select id from sched_slot where id = :s for update nowait"),
+                                 {"s": slot_id}).scalar_one() == slot_id
+            assert other.execute(text("select id from audit_chain_head where id = :h for update skip locked"),
+                                 {"h": f.head_id}).first() is None
+            other.rollback()
+        s.rollback()
+    with db.session() as s:
+        a = service.book(s, cli_principal(), slot_id=slot_id, patient_record_id=pid, exam_code="CT_HEAD",
+                         channel="app")
+        s.commit()
+        ev = s.scalars(select(AuditEvent).where(AuditEvent.entity_what == f"Appointment/{a.id}")).one()
+        assert audit.verify(s)[1] == [] and ev.chain_seq >= 1
+
+
+def test_a_full_slot_seen_only_by_the_write_writes_nothing(db, world, sched):
+    """The facts said a place was free, but another booking took it before the write: 409, and neither
+    the rows nor the audit event nor the chain head are written."""
+    if db.kind != "postgresql":
+        pytest.skip("the one-statement take-and-write is PostgreSQL's")
+    from sqlalchemy import update
+
+    pid, slot_id, op = patient(db, world.org_a), _free_slot(db, sched.ct), cli_principal()
+    real = repo.booking_facts_and_head
+
+    def facts_then_someone_else_fills_it(session, *args, **kwargs):
+        f = real(session, *args, **kwargs)
+        with db.session() as other:  # commits before our write runs
+            other.execute(update(Slot).where(Slot.id == slot_id).values(booked=Slot.capacity))
+            other.commit()
+        return f
+
+    with db.session() as s:
+        before, heads = _counts(s), s.execute(select(audit._HEAD)).all()
+    repo.booking_facts_and_head = facts_then_someone_else_fills_it
+    try:
+        with db.session() as s:
+            with pytest.raises(Conflict):
+                service.book(s, op, slot_id=slot_id, patient_record_id=pid, exam_code="CT_HEAD", channel="app")
+            s.commit()  # even a caller that keeps the transaction keeps nothing of the attempt
+    finally:
+        repo.booking_facts_and_head = real
+    with db.session() as s:
+        assert _counts(s) == before and s.execute(select(audit._HEAD)).all() == heads
+        assert audit.verify(s)[1] == []
+
+
+def test_a_record_that_fails_the_real_name_check_takes_no_place(db, world, sched):
+    """A record with a malformed ID number gets its 422 before anything is taken — even if the caller
+    keeps the transaction (nothing of the attempt is left)."""
     from sqlalchemy import update
 
     from onetrip.kit.errors import Unprocessable
@@ -152,9 +210,9 @@ def test_a_place_taken_for_a_record_that_fails_the_real_name_check_is_given_back
         assert _counts(s) == before
 
 
-def test_the_one_statement_take_refuses_what_the_checks_refuse(db, world, sched):
-    """The UPDATE's own conditions: a slot of a resource that does not do the exam, a deleted record and
-    an unknown exam take nothing (each raises its own error, the slot's count is unchanged)."""
+def test_what_the_checks_refuse_takes_nothing(db, world, sched):
+    """A slot of a resource that does not do the exam, a deleted record and an unknown exam take nothing
+    (each raises its own error, the slot's count is unchanged)."""
     from sqlalchemy import update
 
     from onetrip.kit.errors import ApiError

@@ -9,7 +9,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, Update, bindparam, func, insert, select, update
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    ColumnElement,
+    Subquery,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from onetrip.audit.chain import ChainProblem, row_hash, verify_rows
@@ -182,22 +193,65 @@ def record_many(session: Session, principal: Principal | None, events: list[tupl
 _EVENT_BINDS = {c.name: bindparam(f"audit_{c.name}", type_=c.type) for c in _EVENT.columns if c.name != "seq"}
 
 
-def combined_write(*ctes: CTE, events: int = 1, shared: Sequence[str] = ()) -> Update:
+def combined_write(*ctes: CTE, events: int = 1, shared: Sequence[str] = (),
+                   only_if: ColumnElement[bool] | None = None) -> Update:
     """PostgreSQL: one statement that writes ``events`` audit events (default one), moves their chain head
     and runs the caller's data-modifying CTEs (e.g. the INSERTs of a booking) — one round trip for all of
     them. The last event's columns are the parameters ``audit_<column>``; an earlier event k (1 = the
     first) has ``audit<k>_<column>``, except the columns in ``shared``, which are the last event's (one
     parameter for all: fewer parameters, and psycopg caches the conversion of statements with ≤ 50).
-    Build it once; run it with ``combined_params``."""
+    With ``only_if`` (a condition on the caller's CTEs, e.g. that its conditional UPDATE took a row) the
+    events are written and the head moved only when it holds: the statement's row count (1 or 0) says
+    which, and the caller's own CTEs must carry the same condition. Build it once; run it with
+    ``combined_params``."""
     b = _EVENT_BINDS
+
+    def events_insert(values: dict[str, Any], name: str) -> CTE:
+        if only_if is None:
+            return insert(_EVENT).values(values).cte(name)
+        return insert(_EVENT).from_select(list(values), select(*values.values()).where(only_if)).cte(name)
+
     stmt = (update(_HEAD).where(_HEAD.c.id == b["chain"])
             .values(last_seq=b["chain_seq"], last_hash=b["row_hash"])
-            .add_cte(insert(_EVENT).values(b).cte("audit_insert")))
+            .add_cte(events_insert(b, "audit_insert")))
+    if only_if is not None:
+        stmt = stmt.where(only_if)
     for k in range(1, events):
         earlier = {name: bind if name in shared else bindparam(f"audit{k}_{name}", type_=bind.type)
                    for name, bind in b.items()}
-        stmt = stmt.add_cte(insert(_EVENT).values(earlier).cte(f"audit_insert_{k}"))
+        stmt = stmt.add_cte(events_insert(earlier, f"audit_insert_{k}"))
     return stmt.add_cte(*ctes)
+
+
+def free_head(start: BindParameter[int]) -> Subquery:
+    """The head lock of ``prepare``'s first try, for a caller that folds it into a statement of its own (one
+    round trip less): a chain head no other transaction holds, from ``start`` on (FOR UPDATE SKIP LOCKED),
+    columns ``id``, ``last_seq``, ``last_hash``; no row when none is free from there. Give ``start`` the
+    value of ``free_head_start`` and the row to ``prepare_on_head``."""
+    return (select(*_HEAD_COLS).where(_HEAD.c.id >= start).order_by(_HEAD.c.id).limit(1)
+            .with_for_update(skip_locked=True).subquery("audit_head"))
+
+
+def free_head_start(session: Session) -> int | None:
+    """Where ``free_head`` should start looking (random, as ``prepare``), or None when the transaction
+    already holds a chain (then do not lock another: ``prepare_on_head(None)`` re-locks its own)."""
+    held = session.info.get(_TXN_CHAIN)
+    if held is not None and held[0] is session.get_transaction():
+        return None
+    return random.randint(1, SPREAD)
+
+
+def prepare_on_head(session: Session, head: tuple[Any, Any, Any] | None, principal: Principal | None,
+                    subtype: str, **fields: Any) -> Appended:
+    """``prepare`` with the head the caller's statement locked with ``free_head`` (id, last_seq, last_hash;
+    None or a NULL id when it locked none: then ``prepare`` locks one as usual). If the transaction has
+    appended to a chain since (another audited step in between), ``prepare`` continues that chain from its
+    current head instead: the head read earlier may be stale."""
+    held = session.info.get(_TXN_CHAIN)
+    if head is None or head[0] is None or (held is not None and held[0] is session.get_transaction()):
+        return prepare(session, principal, subtype, **fields)
+    session.info[_TXN_CHAIN] = (session.get_transaction(), int(head[0]))
+    return _append(Appended(int(head[0]), [], int(head[1]), str(head[2])), principal, subtype, **fields)
 
 
 def combined_params(appended: Appended, shared: Sequence[str] = ()) -> dict[str, Any]:

@@ -13,18 +13,21 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Null,
     Row,
-    String,
     and_,
     bindparam,
-    exists,
+    cast,
     func,
     insert,
     literal_column,
     null,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -135,39 +138,24 @@ _BOOKING_FACTS = (
 )
 
 
-_FACTS = _BOOKING_FACTS.cte("booking_facts")
-_TAKE_CHECKED = (
-    update(_SLOT)
-    .where(_SLOT.c.id == bindparam("slot_id"), _general_place_free(bindparam("now")), _SLOT.c.start > bindparam("now"),
-           # only for a booking the checks will accept (what SQL can check: the resident-ID checksum stays in
-           # Python, and a place taken for a record that fails it is given back before the error)
-           exists().where(_FACTS.c.deleted_at.is_(None), _FACTS.c.id_number.is_not(None),
-                          or_(bindparam("is_operator", type_=Boolean),
-                              _FACTS.c.record_organization_id == bindparam("booker_organization_id")),
-                          _FACTS.c.exam_active.is_(True),
-                          _FACTS.c.exam_codes.op("?")(bindparam("exam_code", type_=String)))
-           .correlate_except(_FACTS))
-    .values(booked=_SLOT.c.booked + 1, updated_at=bindparam("now"))
-    .returning(_SLOT.c.id)
-    .cte("booking_take")
-)
-_FACTS_AND_TAKE = DriverStatement(
-    select(*_FACTS.c, select(func.count()).select_from(_TAKE_CHECKED).scalar_subquery().label("taken")))
+_HEAD = audit.free_head(bindparam("audit_head_start", type_=Integer))
+_FACTS_AND_HEAD = DriverStatement(
+    _BOOKING_FACTS.add_columns(_HEAD.c.id.label("head_id"), _HEAD.c.last_seq.label("head_last_seq"),
+                               _HEAD.c.last_hash.label("head_last_hash"))
+    .outerjoin_from(_PR, _HEAD, true()))
+_FACTS_ONLY = DriverStatement(_BOOKING_FACTS)
 
 
-def booking_facts_and_take(session: Session, slot_id: str, patient_record_id: str, exam_code: str,
-                           on: dt.date, *, now: dt.datetime, organization_id: str | None,
-                           is_operator: bool) -> Row | None:
-    """PostgreSQL, a general place (no reserved purpose): ``booking_facts`` and ``take_place`` in one
-    round trip (a data-modifying CTE). The place is taken only for a booking whose checks pass — the
-    record live and of the booker's institution (or an operator), the exam active and performed by the
-    slot's resource, the slot not started, a general place free (the same WHERE as ``take_place``,
-    re-checked after a concurrent writer's row lock). ``row.taken`` is 1 when it was taken, else 0;
-    the facts are as ``booking_facts`` reads them (the snapshot before the UPDATE)."""
-    return _FACTS_AND_TAKE.first(session, {
-        "slot_id": slot_id, "record_id": patient_record_id, "exam_code": exam_code, "on": on, "now": now,
-        # not "organization_id": an UPDATE would take a parameter named after a column as a SET value
-        "booker_organization_id": organization_id, "is_operator": is_operator})
+def booking_facts_and_head(session: Session, slot_id: str, patient_record_id: str, exam_code: str,
+                           on: dt.date, *, head_start: int | None) -> Row | None:
+    """PostgreSQL: ``booking_facts`` and, in the same round trip, the lock of a free audit chain head from
+    ``head_start`` on (``audit.free_head``; columns ``head_id``, ``head_last_seq``, ``head_last_hash``,
+    NULL when none was free from there). With ``head_start`` None (the transaction holds a chain already)
+    the facts alone. Nothing of the slot is locked: ``take_and_write_booking`` decides."""
+    params = {"slot_id": slot_id, "record_id": patient_record_id, "exam_code": exam_code, "on": on}
+    if head_start is None:
+        return _FACTS_ONLY.first(session, params)
+    return _FACTS_AND_HEAD.first(session, {**params, "audit_head_start": head_start})
 
 
 def booking_facts(session: Session, slot_id: str, patient_record_id: str, exam_code: str,
@@ -186,13 +174,15 @@ _APPT, _CARE, _OUTBOX = Appointment.__table__, CareRelationship.__table__, Outbo
 _INSERT_APPOINTMENT, _INSERT_CARE, _INSERT_OUTBOX = insert(_APPT), insert(_CARE), insert(_OUTBOX)
 
 
-def _booking_write():
+def _booking_write(only_if: ColumnElement[bool] | None = None, shared_now: BindParameter | None = None):
     """PostgreSQL: the appointment, its care relationship, its outbox event, the audit event and its
-    chain head in one statement (data-modifying CTEs). Values shared between the rows are one
-    parameter each, so the statement has at most 50 parameters and psycopg caches its conversion."""
+    chain head in one statement (data-modifying CTEs); with ``only_if``, each row only when it holds.
+    Values shared between the rows are one parameter each, so the statement has at most 50 parameters
+    and psycopg caches its conversion."""
     p = column_param
-    now, person, org, appt_id = (p("now", _APPT.c.created_at), p("person_id", _APPT.c.person_id),
-                                 p("organization_id", _APPT.c.organization_id), p("appointment_id", _APPT.c.id))
+    now = shared_now if shared_now is not None else p("now", _APPT.c.created_at)
+    person, org, appt_id = (p("person_id", _APPT.c.person_id), p("organization_id", _APPT.c.organization_id),
+                            p("appointment_id", _APPT.c.id))
     shared = {"id": appt_id, "created_at": now, "updated_at": now, "booked_at": now, "person_id": person,
               "organization_id": org, "version_id": literal_column("1"), "checked_in_at": null(), "cancelled_at": null(),
               "cancel_reason": null()}
@@ -204,39 +194,79 @@ def _booking_write():
               "event_type": p("event_type", _OUTBOX.c.event_type), "aggregate_type": literal_column("'Appointment'"),
               "aggregate_id": appt_id, "person_id": person, "payload": p("payload", _OUTBOX.c.payload),
               "published_at": null()}
-    return audit.combined_write(insert(_APPT).values(appt).cte("booking_appointment"),
-                                insert(_CARE).values(care).cte("booking_care"),
-                                insert(_OUTBOX).values(outbox).cte("booking_outbox"))
+
+    def rows(table, values: dict, name: str):
+        if only_if is None:
+            return insert(table).values(values).cte(name)
+        # INSERT … SELECT: a NULL there needs its column's type (PostgreSQL would read an untyped one as text)
+        typed = [cast(v, table.c[k].type) if isinstance(v, Null) else v for k, v in values.items()]
+        return insert(table).from_select(list(values), select(*typed).where(only_if)).cte(name)
+
+    return audit.combined_write(rows(_APPT, appt, "booking_appointment"), rows(_CARE, care, "booking_care"),
+                                rows(_OUTBOX, outbox, "booking_outbox"), only_if=only_if)
 
 
+def _take_and_write():
+    """PostgreSQL: the conditional UPDATE that takes a general place (``take_place``'s) and, only when it
+    took one, the rows of ``_booking_write``: the slot's row lock is taken by the last statement before
+    COMMIT, so a booking holds it for one round trip (concurrent bookings of one slot queue on it). The
+    statement's row count (the audit head moved or not) says whether the place was taken."""
+    p = column_param
+    now = p("now", _APPT.c.created_at)
+    take = (update(_SLOT).where(_SLOT.c.id == p("slot_id", _SLOT.c.id), _general_place_free(now),
+                                _SLOT.c.start > now)
+            .values(booked=_SLOT.c.booked + 1, updated_at=now).returning(_SLOT.c.id).cte("booking_take"))
+    taken = select(take.c.id).exists()
+    return _booking_write(only_if=taken, shared_now=now)
+
+
+_TAKE_AND_WRITE = DriverStatement(_take_and_write())
 _BOOKING_WRITE = DriverStatement(_booking_write())
 _APPT_SHARED = ("id", "created_at", "updated_at", "booked_at", "version_id", "checked_in_at", "cancelled_at",
                 "cancel_reason")
 
 
-def insert_booking(session: Session, appointment: Mapping[str, Any], *, care_days: int, event_type: str,
-                   payload: dict, audited: audit.Appended) -> None:
-    """The appointment row, the care relationship it gives the institution where it is (the row
-    ``access.care_relationship_row``, kind ``appointment``), the outbox event (``outbox.event_row``) and the prepared audit event, in the caller's transaction: one
-    statement on PostgreSQL, one INSERT per table on SQLite. ``appointment`` has every column, with
-    ``created_at`` = ``updated_at`` = ``booked_at`` (now) and no check-in or cancellation."""
+def _write_params(appointment: Mapping[str, Any], care_days: int, event_type: str, payload: dict,
+                  audited: audit.Appended) -> tuple[dict, dict, dict[str, Any]]:
+    """The care relationship row (``access.care_relationship_row``, kind ``appointment``), the outbox row
+    (``outbox.event_row``) and the one-statement write's parameters."""
     now, person_id, appt_id = appointment["created_at"], appointment["person_id"], appointment["id"]
     care = access.care_relationship_row(person_id, appointment["organization_id"], "appointment",
                                         f"Appointment/{appt_id}", days=care_days, now=now)
     outbox = outbox_service.event_row(event_type, "Appointment", appt_id, payload, person_id=person_id,
                                       occurred_at=now)
+    params = {k: v for k, v in appointment.items() if k not in _APPT_SHARED}
+    params.update(now=now, appointment_id=appt_id, care_id=care["id"], care_source_ref=care["source_ref"],
+                  care_ends_at=care["ends_at"], event_id=outbox["event_id"], event_type=event_type,
+                  payload=payload, **audit.combined_params(audited))
+    return care, outbox, params
+
+
+def insert_booking(session: Session, appointment: Mapping[str, Any], *, care_days: int, event_type: str,
+                   payload: dict, audited: audit.Appended) -> bool:
+    """The appointment row (its place already taken), the care relationship it gives the institution
+    where it is, the outbox event and the prepared audit event, in the caller's transaction: one
+    statement on PostgreSQL, one INSERT per table on SQLite. ``appointment`` has every column, with
+    ``created_at`` = ``updated_at`` = ``booked_at`` (now) and no check-in or cancellation. True."""
+    care, outbox, params = _write_params(appointment, care_days, event_type, payload, audited)
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        params = {k: v for k, v in appointment.items() if k not in _APPT_SHARED}
-        params.update(now=now, appointment_id=appt_id, care_id=care["id"], care_source_ref=care["source_ref"],
-                      care_ends_at=care["ends_at"], event_id=outbox["event_id"], event_type=event_type,
-                      payload=payload, **audit.combined_params(audited))
         _BOOKING_WRITE.execute(session, params)
-        return
+        return True
     conn.execute(_INSERT_APPOINTMENT, dict(appointment))
     conn.execute(_INSERT_CARE, care)
     conn.execute(_INSERT_OUTBOX, outbox)
     audit.write(session, audited)
+    return True
+
+
+def take_and_write_booking(session: Session, appointment: Mapping[str, Any], *, care_days: int, event_type: str,
+                           payload: dict, audited: audit.Appended) -> bool:
+    """PostgreSQL, a general place: ``take_place`` and ``insert_booking`` in one statement
+    (``_take_and_write``). True when the place was taken and the rows written; False (nothing written, the
+    audit head not moved) when the slot had no general place left."""
+    _, _, params = _write_params(appointment, care_days, event_type, payload, audited)
+    return _TAKE_AND_WRITE.execute(session, params) == 1
 
 
 def exam_types(session: Session, codes: Sequence[str] | None = None) -> dict[str, ExamType]:

@@ -22,7 +22,7 @@ from onetrip.auth.principal import Principal
 from onetrip.db.base import new_id
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
-from onetrip.kit.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from onetrip.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
 from onetrip.outbox.service import record_event
 from onetrip.rules.service import rule_values
@@ -220,51 +220,48 @@ def _check_booking(f, exam_code: str, now: dt.datetime) -> None:
         raise Conflict("号源时间已过 / the slot has already started")
 
 
+SLOT_FULL = "号源已满 / the slot is full (no place left)"
+
+
 def book(session: Session, principal: Principal, *, slot_id: str, patient_record_id: str, exam_code: str,
          channel: str, purpose: str | None = None, hold: bool = False, order_id: str | None = None,
          precise: bool = True, rescheduled_from_id: str | None = None) -> Appointment:
     """Book (or, with ``hold``, hold) one place. 409 when the slot has no place left for this booker.
 
-    The lean path (issue 5 benchmark): one SELECT of everything checked (``repo.booking_facts``); the
-    conditional UPDATE that decides (``repo.take_place``) — on PostgreSQL, for a general place, both in
-    one statement (``repo.booking_facts_and_take``) that takes the place only when the checks SQL can
-    make pass, and gives it back if a check made here fails; the lock of a free audit chain; then the
-    appointment, care relationship, outbox event and audit event (one statement on PostgreSQL, one
-    INSERT each on SQLite). Nothing else is written before the place is taken, so a 409 leaves nothing
-    behind. A slot seen full in the first SELECT is refused at once (only the UPDATE accepts)."""
+    The lean path (issue 5 benchmark). On PostgreSQL the first statement reads everything checked and
+    locks a free audit chain head (``repo.booking_facts_and_head``); for a general place the second and
+    last takes the place with the conditional UPDATE and, only if it took it, writes the appointment,
+    care relationship, outbox event and audit event and moves the chain head
+    (``repo.take_and_write_booking``): the slot's row lock is held from that statement to COMMIT only,
+    so bookings of one slot queue for one round trip each. A reserved place: the conditional UPDATEs
+    (``repo.take_place``), then the rows (``repo.insert_booking``). SQLite: the facts
+    (``repo.booking_facts``), ``take_place``, the audit chain lock, the rows. Either way nothing is
+    written unless the place was taken, so a 409 leaves nothing behind; a slot seen full in the first
+    SELECT is refused at once (only the UPDATE accepts)."""
     _check_channel(channel)
     now = utcnow()
     today = now.date()  # the date rules.service.rule_values reads rule values on
-    taken: str | None = None
-    attempted = purpose is None and session.connection().dialect.name == "postgresql"
-    if attempted:  # the facts and the conditional UPDATE in one round trip
-        f = repo.booking_facts_and_take(session, slot_id, patient_record_id, exam_code, today, now=now,
-                                        organization_id=principal.organization_id,
-                                        is_operator=principal.is_operator)
-        taken = "general" if f is not None and f.taken else None
+    postgresql = session.connection().dialect.name == "postgresql"
+    one_statement = purpose is None and postgresql
+    # the audit chain head is locked before the slot, by every booking on PostgreSQL (one lock order)
+    head_start = audit.free_head_start(session) if postgresql else None
+    if head_start is not None:
+        f = repo.booking_facts_and_head(session, slot_id, patient_record_id, exam_code, today, head_start=head_start)
     else:
         f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today)
     if (f is None or f.deleted_at is not None
             or not (principal.is_operator or f.record_organization_id == principal.organization_id)):
-        # nothing was taken (the UPDATE asks for the same): 404, or the access policy decides
-        _patient(session, principal, patient_record_id, audit_read=False)
-        f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today)
-        attempted = False
+        _patient(session, principal, patient_record_id, audit_read=False)  # 404, or the access policy decides
         if f is None:
             raise NotFound("患者记录不存在 / patient record not found", expression=["patient"])
-    try:
-        _check_booking(f, exam_code, now)
-    except ApiError:
-        if taken:  # the SQL took it (it cannot check the resident-ID checksum): give the place back
-            repo.give_back(session, slot_id, reserved=False, now=now)
-        raise
-    full = Conflict("号源已满 / the slot is full (no place left)")
-    if not attempted:
-        if repo.free_places(f, purpose, now) <= 0:  # type: ignore[arg-type]
-            raise full
+    _check_booking(f, exam_code, now)
+    if repo.free_places(f, purpose, now) <= 0:  # type: ignore[arg-type]
+        raise Conflict(SLOT_FULL)
+    taken = "general"  # one_statement: taken by the write, or a 409 below
+    if not one_statement:
         taken = repo.take_place(session, slot_id, purpose=purpose, now=now)
-    if taken is None:
-        raise full
+        if taken is None:
+            raise Conflict(SLOT_FULL)
     hold_minutes = int(f.hold_minutes if f.hold_minutes is not None else 15)
     status = (AppointmentStatus.pending if hold else AppointmentStatus.booked).value
     values = {
@@ -277,16 +274,20 @@ def book(session: Session, principal: Principal, *, slot_id: str, patient_record
         "checked_in_at": None, "cancelled_at": None, "cancel_reason": None,
         "rescheduled_from_id": rescheduled_from_id, "order_id": order_id, "booked_by": principal.name[:64],
     }
-    audited = audit.prepare(session, principal, "create", person_ids=[f.person_id],
-                            what=[f"Appointment/{values['id']}"],
-                            detail={"slot": slot_id, "channel": channel, "status": status})
-    repo.insert_booking(
+    head = (f.head_id, f.head_last_seq, f.head_last_hash) if head_start is not None else None
+    audited = audit.prepare_on_head(session, head, principal, "create", person_ids=[f.person_id],
+                                    what=[f"Appointment/{values['id']}"],
+                                    detail={"slot": slot_id, "channel": channel, "status": status})
+    write = repo.take_and_write_booking if one_statement else repo.insert_booking
+    wrote = write(
         session, values,
         care_days=int(f.care_relationship_days if f.care_relationship_days is not None else 365),
         event_type="appointment.held" if hold else "appointment.booked",
         payload={"slot_id": slot_id, "exam_code": exam_code, "channel": channel,
                  "organization_id": f.organization_id},
         audited=audited)
+    if not wrote:  # the conditional UPDATE found the slot full (another booking took the last place)
+        raise Conflict(SLOT_FULL)
     # The row is written; the object the callers get is the same row, without reading it back.
     appt = Appointment(**values)
     make_transient_to_detached(appt)
