@@ -199,7 +199,7 @@ def combined_write(*ctes: CTE, events: int = 1, shared: Sequence[str] = (),
     and runs the caller's data-modifying CTEs (e.g. the INSERTs of a booking) — one round trip for all of
     them. The last event's columns are the parameters ``audit_<column>``; an earlier event k (1 = the
     first) has ``audit<k>_<column>``, except the columns in ``shared``, which are the last event's (one
-    parameter for all: fewer parameters, and psycopg caches the conversion of statements with ≤ 50).
+    parameter for all: fewer parameters to convert and send).
     With ``only_if`` (a condition on the caller's CTEs, e.g. that its conditional UPDATE took a row) the
     events are written and the head moved only when it holds: the statement's row count (1 or 0) says
     which, and the caller's own CTEs must carry the same condition. Build it once; run it with

@@ -111,8 +111,7 @@ _SHARED_AUDIT = ("chain", "type_code", "agent_user_id", "agent_client_id", "agen
 def _check_write(with_read: bool):
     """PostgreSQL: the check row, its outbox event and the audit events (the read first when
     ``with_read``, then the check's create) with their chain head — one statement (data-modifying
-    CTEs, ``audit.combined_write``). Values shared between rows are one parameter each (≤ 50 parameters,
-    so psycopg caches the statement's conversion)."""
+    CTEs, ``audit.combined_write``). Values shared between rows are one parameter each."""
     now, check_id, person = _p("now", _CHECK.c.created_at), _p("check_id", _CHECK.c.id), _p("person_id", _CHECK.c.person_id)
     shared = {"id": check_id, "created_at": now, "updated_at": now, "kind": literal_column("'check'"),
               "person_id": person, "check_id": null(), "decision": null(), "reason_code": null(), "disease": null(),

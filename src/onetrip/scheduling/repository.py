@@ -1,10 +1,12 @@
-"""Every scheduling query. The two statements that move a slot's counters are here and nowhere else:
-``take_place`` (one conditional UPDATE whose row count decides) and ``give_back``.
+"""Every scheduling query. The statements that move a slot's counters are here and nowhere else:
+``take_place`` (one conditional UPDATE whose row count decides), the same UPDATE inside
+``take_and_write_booking``, and ``give_back``.
 
-The booking path is lean (issue 5 benchmark): ``booking_facts`` reads everything a booking checks in one
-SELECT, and ``insert_booking`` writes the appointment, its care relationship, its outbox event and its
-audit event in one statement on PostgreSQL (one INSERT per table on SQLite) — Core statements built once,
-no ORM flush."""
+The booking path is lean (issue 5 benchmark): ``booking_facts`` (on PostgreSQL with a free audit chain
+head: ``booking_facts_and_head``) reads everything a booking checks in one SELECT; on PostgreSQL
+``take_and_write_booking`` then takes the place and writes the appointment, its care relationship, its
+outbox event and its audit event in one statement (``insert_booking`` after ``take_place``: one statement
+on PostgreSQL, one INSERT per table on SQLite) — Core statements built once, no ORM flush."""
 
 from __future__ import annotations
 
@@ -177,8 +179,7 @@ _INSERT_APPOINTMENT, _INSERT_CARE, _INSERT_OUTBOX = insert(_APPT), insert(_CARE)
 def _booking_write(only_if: ColumnElement[bool] | None = None, shared_now: BindParameter | None = None):
     """PostgreSQL: the appointment, its care relationship, its outbox event, the audit event and its
     chain head in one statement (data-modifying CTEs); with ``only_if``, each row only when it holds.
-    Values shared between the rows are one parameter each, so the statement has at most 50 parameters
-    and psycopg caches its conversion."""
+    Values shared between the rows are one parameter each."""
     p = column_param
     now = shared_now if shared_now is not None else p("now", _APPT.c.created_at)
     person, org, appt_id = (p("person_id", _APPT.c.person_id), p("organization_id", _APPT.c.organization_id),
