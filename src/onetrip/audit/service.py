@@ -13,6 +13,7 @@ from sqlalchemy import (
     CTE,
     BindParameter,
     ColumnElement,
+    Select,
     Subquery,
     Update,
     bindparam,
@@ -43,14 +44,25 @@ _HEAD_COLS = (_HEAD.c.id, _HEAD.c.last_seq, _HEAD.c.last_hash)
 # random()`` read and sorted every head, dead versions included, on every audited request), then from
 # the first. Migration 0011 creates heads 1–32.
 SPREAD = 32
-_LOCK_FREE_HEAD_FROM = DriverStatement(
-    select(*_HEAD_COLS).where(_HEAD.c.id >= bindparam("start")).order_by(_HEAD.c.id).limit(1)
-    .with_for_update(skip_locked=True))
+
+
+def _free_head_from(start: BindParameter[int]) -> Select:
+    return (select(*_HEAD_COLS).where(_HEAD.c.id >= start).order_by(_HEAD.c.id).limit(1)
+            .with_for_update(skip_locked=True))
+
+
+_LOCK_FREE_HEAD_FROM = DriverStatement(_free_head_from(bindparam("start")))
 _LOCK_HEAD = select(*_HEAD_COLS).where(_HEAD.c.id == bindparam("chain_id")).with_for_update()
 _RELOCK_HEAD = select(*_HEAD_COLS).where(_HEAD.c.id == bindparam("chain_id")).with_for_update(skip_locked=True)
 _INSERT_EVENTS = insert(_EVENT)
 _MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == bindparam("chain_id"))
               .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash")))
+
+
+def _held_chain(session: Session) -> int | None:
+    """The chain this transaction appends to, if it has locked one."""
+    held = session.info.get(_TXN_CHAIN)
+    return held[1] if held is not None and held[0] is session.get_transaction() else None
 
 
 def _lock_head(session: Session) -> tuple[int, int, str]:
@@ -62,13 +74,12 @@ def _lock_head(session: Session) -> tuple[int, int, str]:
     start are a little likelier to be taken; every free head can be.) SQLite ignores the row lock: the transaction
     already holds the database's write lock (``BEGIN IMMEDIATE``)."""
     conn = session.connection()
-    txn = session.get_transaction()
-    held = session.info.get(_TXN_CHAIN)
+    held = _held_chain(session)
     row = None
-    if held is not None and held[0] is txn:
+    if held is not None:
         # still ours (our own lock does not skip) — unless a rolled-back savepoint released it and
         # another transaction took it: then take another chain rather than wait
-        row = conn.execute(_RELOCK_HEAD, {"chain_id": held[1]}).first()
+        row = conn.execute(_RELOCK_HEAD, {"chain_id": held}).first()
     start = random.randint(1, SPREAD)
     if row is None:
         row = _LOCK_FREE_HEAD_FROM.first(session, {"start": start})
@@ -78,7 +89,7 @@ def _lock_head(session: Session) -> tuple[int, int, str]:
         n = conn.execute(select(func.count()).select_from(_HEAD)).scalar_one()
         k = conn.execute(select(_HEAD.c.id).order_by(_HEAD.c.id).offset(random.randrange(n)).limit(1)).scalar_one()
         row = conn.execute(_LOCK_HEAD, {"chain_id": k}).one()
-    session.info[_TXN_CHAIN] = (txn, row[0])
+    session.info[_TXN_CHAIN] = (session.get_transaction(), row[0])
     return int(row[0]), int(row[1]), str(row[2])
 
 
@@ -228,17 +239,13 @@ def free_head(start: BindParameter[int]) -> Subquery:
     round trip less): a chain head no other transaction holds, from ``start`` on (FOR UPDATE SKIP LOCKED),
     columns ``id``, ``last_seq``, ``last_hash``; no row when none is free from there. Give ``start`` the
     value of ``free_head_start`` and the row to ``prepare_on_head``."""
-    return (select(*_HEAD_COLS).where(_HEAD.c.id >= start).order_by(_HEAD.c.id).limit(1)
-            .with_for_update(skip_locked=True).subquery("audit_head"))
+    return _free_head_from(start).subquery("audit_head")
 
 
 def free_head_start(session: Session) -> int | None:
     """Where ``free_head`` should start looking (random, as ``prepare``), or None when the transaction
     already holds a chain (then do not lock another: ``prepare_on_head(None)`` re-locks its own)."""
-    held = session.info.get(_TXN_CHAIN)
-    if held is not None and held[0] is session.get_transaction():
-        return None
-    return random.randint(1, SPREAD)
+    return None if _held_chain(session) is not None else random.randint(1, SPREAD)
 
 
 def prepare_on_head(session: Session, head: tuple[Any, Any, Any] | None, principal: Principal | None,
@@ -247,8 +254,7 @@ def prepare_on_head(session: Session, head: tuple[Any, Any, Any] | None, princip
     None or a NULL id when it locked none: then ``prepare`` locks one as usual). If the transaction has
     appended to a chain since (another audited step in between), ``prepare`` continues that chain from its
     current head instead: the head read earlier may be stale."""
-    held = session.info.get(_TXN_CHAIN)
-    if head is None or head[0] is None or (held is not None and held[0] is session.get_transaction()):
+    if head is None or head[0] is None or _held_chain(session) is not None:
         return prepare(session, principal, subtype, **fields)
     session.info[_TXN_CHAIN] = (session.get_transaction(), int(head[0]))
     return _append(Appended(int(head[0]), [], int(head[1]), str(head[2])), principal, subtype, **fields)

@@ -80,6 +80,8 @@ class _Compiled:
                 inline[name] = literal(b.effective_value)
         self.native_sql, self.order = (native_placeholders(c.string, inline) if dialect.name == "postgresql"
                                        else (c.string, []))
+        for name in inline:  # in the SQL now: not a parameter of each call
+            del self.defaults[name]
         procs = {name: b.type.dialect_impl(dialect).bind_processor(dialect) for b, name in c.bind_names.items()}
         self.bind_procs = [(k, p) for k, p in procs.items() if p is not None]
         self.keys = [col[0] for col in c._result_columns]  # noqa: SLF001 — the labels, in order

@@ -149,15 +149,13 @@ _FACTS_ONLY = DriverStatement(_BOOKING_FACTS)
 
 
 def booking_facts_and_head(session: Session, slot_id: str, patient_record_id: str, exam_code: str,
-                           on: dt.date, *, head_start: int | None) -> Row | None:
+                           on: dt.date, *, head_start: int) -> Row | None:
     """PostgreSQL: ``booking_facts`` and, in the same round trip, the lock of a free audit chain head from
     ``head_start`` on (``audit.free_head``; columns ``head_id``, ``head_last_seq``, ``head_last_hash``,
-    NULL when none was free from there). With ``head_start`` None (the transaction holds a chain already)
-    the facts alone. Nothing of the slot is locked: ``take_and_write_booking`` decides."""
-    params = {"slot_id": slot_id, "record_id": patient_record_id, "exam_code": exam_code, "on": on}
-    if head_start is None:
-        return _FACTS_ONLY.first(session, params)
-    return _FACTS_AND_HEAD.first(session, {**params, "audit_head_start": head_start})
+    NULL when none was free from there). Nothing of the slot is locked: ``take_and_write_booking``
+    decides."""
+    return _FACTS_AND_HEAD.first(session, {"slot_id": slot_id, "record_id": patient_record_id,
+                                           "exam_code": exam_code, "on": on, "audit_head_start": head_start})
 
 
 def booking_facts(session: Session, slot_id: str, patient_record_id: str, exam_code: str,
@@ -168,8 +166,8 @@ def booking_facts(session: Session, slot_id: str, patient_record_id: str, exam_c
     every time: a rule change applies to the next booking). None when the patient record does not
     exist; a missing slot or exam gives NULL columns. Read without locks: only the conditional UPDATE
     decides."""
-    return session.connection().execute(_BOOKING_FACTS, {"slot_id": slot_id, "record_id": patient_record_id,
-                                                         "exam_code": exam_code, "on": on}).first()
+    return _FACTS_ONLY.first(session, {"slot_id": slot_id, "record_id": patient_record_id, "exam_code": exam_code,
+                                       "on": on})
 
 
 _APPT, _CARE, _OUTBOX = Appointment.__table__, CareRelationship.__table__, OutboxEvent.__table__
