@@ -137,8 +137,9 @@ def bench_itinerary(n: int, seed: int, time_limit_ms: int) -> dict:
     return out
 
 
-def _book_all(url: str, jobs: list[tuple[str, str]], threads: int) -> dict:
-    """Book ``jobs`` (slot, patient) with ``threads`` threads, each booking its own session/transaction."""
+def _book_all(url: str, jobs: list[tuple[str, str]], threads: int, pool_size: int | None = None) -> dict:
+    """Book ``jobs`` (slot, patient) with ``threads`` threads, each booking its own session/transaction,
+    on an engine made as the server makes it (``pool_size``: None = the server's default)."""
     from sqlalchemy.orm import sessionmaker
 
     from onetrip.auth.principal import cli_principal
@@ -146,7 +147,7 @@ def _book_all(url: str, jobs: list[tuple[str, str]], threads: int) -> dict:
     from onetrip.kit.errors import Conflict
     from onetrip.scheduling import service
 
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=pool_size)
     backends = _track_backends(engine)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     op = cli_principal("bench")
@@ -173,6 +174,7 @@ def _book_all(url: str, jobs: list[tuple[str, str]], threads: int) -> dict:
                     s.rollback()
                     out["errors"].append(repr(e)[:200])
 
+    out["pool_size"] = engine.pool.size() if engine.dialect.name == "postgresql" else None
     out["start"] = time.time()
     cpu0 = time.process_time()
     pool = [threading.Thread(target=worker) for _ in range(threads)]
@@ -229,7 +231,7 @@ def _backend_cpu_seconds(engine, seen: dict[int, float | None]) -> float | None:
 
 
 def bench_booking(url: str, workers: int, bookings: int, capacity: int, processes: int = 1,
-                  extra: int = 2) -> dict:
+                  extra: int = 2, pool_size: int | None = None) -> dict:
     """Concurrent bookings through service.book on a fresh database at ``url``."""
     from sqlalchemy import func, select, text
     from sqlalchemy.orm import sessionmaker
@@ -283,12 +285,13 @@ def bench_booking(url: str, workers: int, bookings: int, capacity: int, processe
     load_before = [round(x, 2) for x in os.getloadavg()]  # the machine is shared: say how busy it was
     shares = [attempts[i::processes] for i in range(processes)]  # a slot's attempts spread over processes
     if processes == 1:
-        results = [_book_all(url, shares[0], workers)]
+        results = [_book_all(url, shares[0], workers, pool_size)]
     else:
         import multiprocessing
 
         with multiprocessing.get_context("fork").Pool(processes) as pool:
-            results = pool.starmap(_book_all, [(url, share, max(1, workers // processes)) for share in shares])
+            results = pool.starmap(_book_all, [(url, share, max(1, workers // processes), pool_size)
+                                                 for share in shares])
     ok = [sum(r["ok"] for r in results)]
     conflicts = [sum(r["conflicts"] for r in results)]
     errors = [e for r in results for e in r["errors"]]
@@ -312,7 +315,8 @@ def bench_booking(url: str, workers: int, bookings: int, capacity: int, processe
             AuditEvent.entity_what.like("Appointment/%")))
         checked, problems = audit.verify(s)
     engine.dispose()
-    return {"database": url.split(":")[0], "processes": processes, "workers": workers, "attempts": bookings,
+    return {"database": url.split(":")[0], "processes": processes, "workers": workers,
+            "pool_size_per_process": results[0]["pool_size"], "attempts": bookings,
             "capacity": capacity, "attempts_per_slot": capacity + extra,
             "booked": ok[0], "conflicts_409": conflicts[0], "errors": len(errors), "error_sample": errors[:3],
             "seconds": round(elapsed, 2), "bookings_per_s": round(ok[0] / elapsed, 1),
@@ -344,12 +348,15 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--capacity", type=int, default=3)
     b.add_argument("--extra", type=int, default=2, help="attempts per slot beyond its capacity (each gets a 409)")
     b.add_argument("--processes", type=int, default=1, help="worker processes (workers are split among them)")
+    b.add_argument("--pool-size", type=int, default=None,
+                   help="PostgreSQL connections per process (default: the server's, db.session.default_pool_size)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if args.cmd == "itinerary":
         result = bench_itinerary(args.patients, args.seed, args.time_limit_ms)
     else:
-        result = bench_booking(args.url, args.workers, args.bookings, args.capacity, args.processes, args.extra)
+        result = bench_booking(args.url, args.workers, args.bookings, args.capacity, args.processes, args.extra,
+                               args.pool_size)
     text = json.dumps(result, ensure_ascii=False, indent=2)
     print(text)
     if args.out:

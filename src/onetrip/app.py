@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     settings = settings or get_settings()
     engine = None
     if factory is None:
-        engine = make_engine(settings.database_url, echo=settings.log_sql)
+        engine = make_engine(settings.database_url, echo=settings.log_sql, pool_size=settings.db_pool_size,
+                             pool_timeout=settings.db_pool_timeout)
         factory = sessionmaker(bind=engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     default_locale: str = "zh_CN"
     log_sql: bool = False
+    # PostgreSQL connections each process keeps (None: 2 per CPU core this process may use, see
+    # db.session.default_pool_size). A request that finds them all busy waits up to db_pool_timeout
+    # seconds for one, then gets a 503 with Retry-After.
+    db_pool_size: int | None = Field(default=None, ge=1, le=500)
+    db_pool_timeout: float = Field(default=30.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

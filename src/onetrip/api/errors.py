@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -92,6 +93,15 @@ def install(app: FastAPI) -> None:
     async def _busy(request: Request, exc: OperationalError):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, scrub(str(exc.orig))[:300])
         return JSONResponse(operation_outcome("数据库暂时不可用，请稍后重试 / database busy or unavailable: retry shortly",
+                                              code="transient"), status_code=503, headers={"Retry-After": "2"},
+                            media_type=_media(request))
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_busy(request: Request, exc: PoolTimeout):
+        # Every pooled connection stayed busy for db_pool_timeout seconds (db.session.make_engine).
+        log.warning("no database connection free on %s %s within the pool timeout", request.method,
+                    request.url.path)
+        return JSONResponse(operation_outcome("服务繁忙，请稍后重试 / the server is busy: retry shortly",
                                               code="transient"), status_code=503, headers={"Retry-After": "2"},
                             media_type=_media(request))
 

@@ -6,6 +6,7 @@ SQLite (embedded default): WAL, foreign keys on, a busy timeout, and every trans
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,30 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def default_pool_size() -> int:
+    """Two PostgreSQL connections per CPU core this process may run on (at least 2).
+
+    More connections than that do not make more bookings: on the issue 5 benchmark (2 cores, 50 clients,
+    2 processes) pools of 3 and 6 per process booked 1.4-2.5x as fast as 10 + 10 overflow. The extra
+    transactions only queue inside PostgreSQL (row locks, ``SKIP LOCKED`` scans over locked chain heads)
+    and their threads fight for the GIL, so each attempt cost about 40% more CPU on both sides. A request
+    waiting for a pooled connection just sleeps (docs/benchmarks.md, fifth round)."""
+    return max(2, 2 * usable_cpus())
+
+
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None,
+                pool_timeout: float | None = None) -> Engine:
+    """An engine for ``url``. PostgreSQL: a fixed pool of ``pool_size`` connections (default: the
+    ``db_pool_size`` setting, else ``default_pool_size()``), no overflow — an overflow connection is
+    opened and closed per use, losing its prepared statements; a request that finds every connection
+    busy waits up to ``pool_timeout`` seconds (setting ``db_pool_timeout``) and then gets a 503."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
@@ -46,7 +70,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=10)
+    settings = get_settings()
+    size = pool_size or settings.db_pool_size or default_pool_size()
+    engine = create_engine(url, echo=echo, pool_size=size, max_overflow=0,
+                           pool_timeout=pool_timeout or settings.db_pool_timeout)
     _ping_when_idle(engine)
     _keep_prepared_on_rollback(engine)
     return engine
