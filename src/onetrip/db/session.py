@@ -29,11 +29,12 @@ def normalize_url(url: str) -> str:
 def default_pool_size() -> int:
     """Two PostgreSQL connections per CPU core this process may run on (at least 2).
 
-    More connections than that do not make more bookings: on the issue 5 benchmark (2 cores, 50 clients,
-    2 processes) pools of 3 and 6 per process booked 1.4-2.5x as fast as 10 + 10 overflow. The extra
-    transactions only queue inside PostgreSQL (row locks, ``SKIP LOCKED`` scans over locked chain heads)
-    and their threads fight for the GIL, so each attempt cost about 40% more CPU on both sides. A request
-    waiting for a pooled connection just sleeps (docs/benchmarks.md, fifth round)."""
+    More connections than that do not make more bookings. On the issue 5 benchmark (2 cores, 50 clients,
+    2 processes) a pool of 4 per process booked 638-854/s against 449-580/s with 10 + 10 overflow, and
+    each attempt cost about a third less CPU in Python and in PostgreSQL. The extra transactions only
+    queue inside PostgreSQL (row locks, ``SKIP LOCKED`` scans past locked chain heads) while their threads
+    take turns at the GIL; a request waiting for a pooled connection just sleeps (docs/benchmarks.md,
+    fifth round)."""
     return max(2, 2 * usable_cpus())
 
 
