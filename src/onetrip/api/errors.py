@@ -29,6 +29,12 @@ def _media(request: Request) -> str:
     return FHIR_JSON if request.url.path.startswith("/fhir") else "application/json"
 
 
+def _retry_shortly(request: Request, message: str) -> JSONResponse:
+    """503 with a ``transient`` OperationOutcome and Retry-After: the request may simply be sent again."""
+    return JSONResponse(operation_outcome(message, code="transient"), status_code=503, headers={"Retry-After": "2"},
+                        media_type=_media(request))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -92,18 +98,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _busy(request: Request, exc: OperationalError):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, scrub(str(exc.orig))[:300])
-        return JSONResponse(operation_outcome("数据库暂时不可用，请稍后重试 / database busy or unavailable: retry shortly",
-                                              code="transient"), status_code=503, headers={"Retry-After": "2"},
-                            media_type=_media(request))
+        return _retry_shortly(request, "数据库暂时不可用，请稍后重试 / database busy or unavailable: retry shortly")
 
     @app.exception_handler(PoolTimeout)
     async def _pool_busy(request: Request, exc: PoolTimeout):
         # Every pooled connection stayed busy for db_pool_timeout seconds (db.session.make_engine).
         log.warning("no database connection free on %s %s within the pool timeout", request.method,
                     request.url.path)
-        return JSONResponse(operation_outcome("服务繁忙，请稍后重试 / the server is busy: retry shortly",
-                                              code="transient"), status_code=503, headers={"Retry-After": "2"},
-                            media_type=_media(request))
+        return _retry_shortly(request, "服务繁忙，请稍后重试 / the server is busy: retry shortly")
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):

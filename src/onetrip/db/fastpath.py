@@ -25,7 +25,7 @@ from typing import Any
 
 from psycopg import RawCursor
 from sqlalchemy import BindParameter, Executable, bindparam, exc
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
 from onetrip.kit.masking import scrub
@@ -63,6 +63,7 @@ def native_placeholders(sql: str, inline: Mapping[str, str] | None = None) -> tu
 
 
 class _Compiled:
+    """A statement compiled once for PostgreSQL (psycopg): its ``$n`` SQL, parameter order and processors."""
     __slots__ = ("sql", "native_sql", "order", "defaults", "bind_procs", "keys", "result_procs")
 
     def __init__(self, stmt: Executable, dialect: Dialect) -> None:
@@ -78,8 +79,7 @@ class _Compiled:
             literal = b.type.dialect_impl(dialect).literal_processor(dialect)
             if not b.required and b.effective_value is not None and literal is not None:
                 inline[name] = literal(b.effective_value)
-        self.native_sql, self.order = (native_placeholders(c.string, inline) if dialect.name == "postgresql"
-                                       else (c.string, []))
+        self.native_sql, self.order = native_placeholders(c.string, inline)
         for name in inline:  # in the SQL now: not a parameter of each call
             del self.defaults[name]
         procs = {name: b.type.dialect_impl(dialect).bind_processor(dialect) for b, name in c.bind_names.items()}
@@ -118,8 +118,8 @@ class DriverStatement:
             got = self._by_dialect[dialect.name] = (c, row_type)
         return got
 
-    def _run(self, session: Session, params: Mapping[str, Any]):
-        conn = session.connection()
+    def _run(self, conn: Connection, params: Mapping[str, Any]):
+        """PostgreSQL: run it on ``conn``'s psycopg connection; the open cursor."""
         c, row_type = self._compiled(conn.dialect)
         values = {**c.defaults, **params}
         for key, proc in c.bind_procs:
@@ -145,9 +145,10 @@ class DriverStatement:
 
     def execute(self, session: Session, params: Mapping[str, Any]) -> int:
         """Run it; the row count."""
-        if session.connection().dialect.name != "postgresql":
-            return session.connection().execute(self.stmt, params).rowcount
-        cursor, _, _ = self._run(session, params)
+        conn = session.connection()
+        if conn.dialect.name != "postgresql":
+            return conn.execute(self.stmt, params).rowcount
+        cursor, _, _ = self._run(conn, params)
         try:
             return cursor.rowcount
         finally:
@@ -155,9 +156,10 @@ class DriverStatement:
 
     def first(self, session: Session, params: Mapping[str, Any]) -> Row | None:
         """Run it; the first row (result processors applied), or None."""
-        if session.connection().dialect.name != "postgresql":
-            return session.connection().execute(self.stmt, params).first()  # type: ignore[return-value]
-        cursor, c, row_type = self._run(session, params)
+        conn = session.connection()
+        if conn.dialect.name != "postgresql":
+            return conn.execute(self.stmt, params).first()  # type: ignore[return-value]
+        cursor, c, row_type = self._run(conn, params)
         try:
             raw = cursor.fetchone()
         finally:
