@@ -416,7 +416,7 @@ def main() -> None:
     args = p.parse_args()
     from onetrip.db.migrate import upgrade
     from onetrip.db.session import make_engine
-    from onetrip.scheduling.calendar import local_date
+    from onetrip.kit.clock import local_date
 
     today = local_date(dt.datetime.now(dt.UTC))
     days = 365

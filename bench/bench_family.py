@@ -26,13 +26,13 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from onetrip.auth.principal import cli_principal
 from onetrip.db.migrate import upgrade
 from onetrip.db.session import make_engine
 from onetrip.demo.family import _Bulk
 from onetrip.family import rules, service
 from onetrip.family.models import Followup, Registry, Team
 from onetrip.identity.models import Person
+from onetrip.kit.principal import cli_principal
 from onetrip.registry.models import Organization, Practitioner
 from onetrip.rules.service import seed_rules
 

@@ -208,13 +208,13 @@ def online(residents: int, samples: int, keep: bool) -> dict:
     from sqlalchemy import create_engine, text
     from sqlalchemy.orm import sessionmaker
 
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.migrate import upgrade
     from onetrip.db.session import make_engine
     from onetrip.demo.loader import load_district
     from onetrip.demo.synth import generate_district
     from onetrip.identity import service as identity
     from onetrip.identity.schemas import PatientInput
+    from onetrip.kit.principal import cli_principal
     from onetrip.registry.models import Organization
     from onetrip.rules.service import seed_rules
 

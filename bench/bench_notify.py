@@ -24,9 +24,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import sessionmaker
 
-from onetrip.auth.principal import cli_principal
 from onetrip.db.migrate import upgrade
 from onetrip.db.session import make_engine, normalize_url
+from onetrip.kit.principal import cli_principal
 from onetrip.notify import service
 from onetrip.notify.dispatcher import Dispatcher
 from onetrip.notify.models import Delivery

@@ -870,10 +870,10 @@ def cmd_read(args, kind: str) -> None:
 def cmd_cpu(args) -> None:
     """Single-core CPU cost per observation of the steps that do not touch the database: FHIR validation
     (fhir.resources, as on the ingest path), mapping to the service's input, HL7 v2 parsing."""
-    from onetrip.auth.principal import Principal
-    from onetrip.auth.scopes import parse_scopes
     from onetrip.interop.fhir import mappers
     from onetrip.interop.hl7v2 import parser
+    from onetrip.kit.principal import Principal
+    from onetrip.kit.scopes import parse_scopes
     from onetrip.records import fhir
 
     gen = Gen([("r" * 32, "p" * 32, "o" * 32, "ORG1", "M1")], args.seed, "V")

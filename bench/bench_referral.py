@@ -20,15 +20,14 @@ import time
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
-from onetrip.auth.principal import cli_principal
 from onetrip.db import models  # noqa: F401 — the whole schema
 from onetrip.db.session import make_engine
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
+from onetrip.kit.principal import cli_principal
 from onetrip.referral import figures, package
 from onetrip.referral import repository as repo
 from onetrip.referral.models import Referral
 from onetrip.registry.models import Organization
-from onetrip.scheduling.calendar import local_date
 
 
 def timed(fn, n: int) -> tuple[float, float]:

@@ -28,8 +28,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from onetrip.kit.clock import local_datetime
 from onetrip.scheduling import itinerary, rules
-from onetrip.scheduling.calendar import local_datetime, template_weekday
+from onetrip.scheduling.calendar import template_weekday
 from onetrip.scheduling.itinerary import Candidate
 from onetrip.scheduling.rules import Exam, Placed, RuleParams
 
@@ -142,9 +143,9 @@ def _book_all(url: str, jobs: list[tuple[str, str]], threads: int, pool_size: in
     on an engine made as the server makes it (``pool_size``: None = the server's default)."""
     from sqlalchemy.orm import sessionmaker
 
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.session import make_engine
     from onetrip.kit.errors import Conflict
+    from onetrip.kit.principal import cli_principal
     from onetrip.scheduling import service
 
     engine = make_engine(url, pool_size=pool_size)
@@ -239,12 +240,12 @@ def bench_booking(url: str, workers: int, bookings: int, capacity: int, processe
     from onetrip.access.models import CareRelationship
     from onetrip.audit import service as audit
     from onetrip.audit.models import AuditEvent
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.migrate import upgrade
     from onetrip.db.session import make_engine
     from onetrip.identity import service as identity
     from onetrip.identity.schemas import PatientInput
     from onetrip.kit.identifiers import make_resident_id
+    from onetrip.kit.principal import cli_principal
     from onetrip.outbox.models import OutboxEvent
     from onetrip.registry import service as registry
     from onetrip.rules.service import seed_rules

@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from onetrip.auth.principal import cli_principal
 from onetrip.auth.service import create_client, create_user
 from onetrip.identity import service as identity
 from onetrip.identity.schemas import PatientInput
 from onetrip.kit.identifiers import make_uscc
+from onetrip.kit.principal import cli_principal
 from onetrip.registry import service as registry
 from onetrip.registry.models import MedicalCommunity
 

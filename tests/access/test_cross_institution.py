@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from onetrip.access import service as access
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.identifiers import make_resident_id
+from onetrip.kit.principal import cli_principal
 from tests.factories import auth, register_patient, token
 
 
@@ -109,9 +109,9 @@ def test_admin_and_system_client_read_across_institutions_audited(client, world,
 def test_search_shows_granted_persons_however_common_the_name(client, world, db):
     """A care relationship makes a person searchable at B even among hundreds of namesakes at A; the
     namesakes stay invisible; a refusal hides the granted one again."""
-    from onetrip.auth.principal import cli_principal
     from onetrip.identity import service as identity
     from onetrip.identity.schemas import PatientInput
+    from onetrip.kit.principal import cli_principal
 
     with db.session() as s:
         recs = [identity.register(s, cli_principal(), PatientInput(organization_id=world.org_a, mrn=f"ZW-{i}",

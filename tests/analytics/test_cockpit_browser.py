@@ -12,10 +12,9 @@ from onetrip.analytics import facts
 from onetrip.auth.service import create_user
 from onetrip.demo.analytics import load_encounters
 from onetrip.demo.loader import load_district
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
 from onetrip.outbox.service import record_event
 from onetrip.registry.models import MedicalCommunity, Organization
-from onetrip.scheduling.calendar import local_date
 from tests.browser_kit import shot, sign_in
 from tests.factories import PASSWORD
 

@@ -12,10 +12,9 @@ from sqlalchemy import select, text
 from onetrip.analytics import facts, service
 from onetrip.analytics.indicators import INDICATORS
 from onetrip.analytics.models import AnalyticsFact, AnalyticsFactMonth, AnalyticsReferral
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
 from onetrip.outbox.models import OutboxEvent
 from onetrip.outbox.service import record_event
-from onetrip.scheduling.calendar import local_date
 from onetrip.scheduling.models import Appointment
 from tests.analytics import fixture as fx_mod
 from tests.analytics.fixture import EXPECTED, EXPECTED_LAST_YEAR, OCT, OCT_LAST_YEAR

@@ -7,11 +7,10 @@ import datetime as dt
 
 from onetrip.analytics import facts, service
 from onetrip.analytics.models import AnalyticsCatchment
-from onetrip.auth.principal import cli_principal
 from onetrip.family import service as family
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
+from onetrip.kit.principal import cli_principal
 from onetrip.referral import service as referral
-from onetrip.scheduling.calendar import local_date
 from tests.family.conftest import build_fam, resident
 from tests.referral.conftest import branch_patient, user_principal
 

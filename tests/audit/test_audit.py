@@ -10,7 +10,7 @@ from sqlalchemy.exc import DatabaseError
 from onetrip.audit import service as audit
 from onetrip.audit.chain import GENESIS, row_hash, verify_rows
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
+from onetrip.kit.principal import cli_principal
 from tests.factories import auth, register_patient, run_concurrently, token
 
 

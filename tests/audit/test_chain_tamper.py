@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
+from onetrip.kit.principal import cli_principal
 from tests.audit.test_tamper import _tamper
 
 

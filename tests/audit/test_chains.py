@@ -13,9 +13,9 @@ from sqlalchemy import func, select, text
 from onetrip.audit import service as audit
 from onetrip.audit.chain import GENESIS, genesis, row_hash, verify_rows
 from onetrip.audit.models import AuditChainHead, AuditEvent
-from onetrip.auth.principal import cli_principal
 from onetrip.db.base import JSONVariant, UTCDateTime
 from onetrip.db.migrate import alembic_config, upgrade
+from onetrip.kit.principal import cli_principal
 from tests.factories import run_concurrently
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
+from onetrip.kit.principal import cli_principal
 
 SHARED = ("chain", "type_code", "agent_user_id", "agent_client_id", "agent_name", "agent_org_id", "source",
           "network_address", "entity_person_id")

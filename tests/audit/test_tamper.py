@@ -4,7 +4,7 @@ chain broken on purpose)."""
 from __future__ import annotations
 
 from onetrip.audit import service as audit
-from onetrip.auth.principal import cli_principal
+from onetrip.kit.principal import cli_principal
 
 
 def _tamper(db, sql: str) -> None:

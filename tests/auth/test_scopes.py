@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onetrip.auth.scopes import ScopeError, allows, format_scopes, narrow, parse_scope, parse_scopes
+from onetrip.kit.scopes import ScopeError, allows, format_scopes, narrow, parse_scope, parse_scopes
 
 
 def test_v2_and_v1_forms():

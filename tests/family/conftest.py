@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from onetrip.auth.principal import Principal, cli_principal
-from onetrip.auth.scopes import scopes_for_roles
 from onetrip.auth.service import create_user
 from onetrip.family import service
 from onetrip.kit.identifiers import make_resident_id
+from onetrip.kit.principal import Principal, cli_principal
+from onetrip.kit.scopes import scopes_for_roles
 from onetrip.registry import service as registry
 from tests.factories import auth, register_patient, token
 

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from onetrip.auth.principal import cli_principal
 from onetrip.family import service
+from onetrip.kit.principal import cli_principal
 from tests.browser_kit import shot, sign_in
 from tests.family.conftest import enrolled
 

@@ -8,10 +8,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, text
 
-from onetrip.auth.principal import cli_principal
 from onetrip.family import service
 from onetrip.family.models import Contract
 from onetrip.kit.errors import BadRequest, Conflict
+from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
 from tests.factories import run_concurrently
 from tests.family.conftest import doctor_principal, resident
@@ -128,7 +128,7 @@ def test_expired_contract_makes_way_for_a_new_one(db, fam):
 
 
 def test_staff_of_another_institution_cannot_sign(db, fam, world):
-    from onetrip.auth.principal import Principal
+    from onetrip.kit.principal import Principal
 
     outsider = Principal(kind="user", id="x", name="x", organization_id=world.org_a, roles=frozenset({"family_doctor"}))
     pid = resident(db, fam)

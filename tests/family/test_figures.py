@@ -10,11 +10,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, text
 
-from onetrip.auth.principal import cli_principal
 from onetrip.demo.family import load_family
 from onetrip.demo.loader import load_district
 from onetrip.family import service
 from onetrip.family.models import Contract, Followup, Registry
+from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
 
 MANAGED_SQL = """

@@ -106,7 +106,7 @@ def test_previsit_summary_and_check_in(client, db, fam, doc_headers):
 
 
 def _op():
-    from onetrip.auth.principal import cli_principal
+    from onetrip.kit.principal import cli_principal
 
     return cli_principal()
 

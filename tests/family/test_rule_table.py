@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from onetrip.auth.principal import cli_principal
 from onetrip.family import service
 from onetrip.kit.errors import Unprocessable
+from onetrip.kit.principal import cli_principal
 from onetrip.rules.service import rule_values, set_rule
 from tests.family.conftest import doctor_principal, enrolled
 

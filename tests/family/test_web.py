@@ -51,6 +51,6 @@ def test_pages_and_forms(app, db, fam):
 
 
 def service_op():
-    from onetrip.auth.principal import cli_principal
+    from onetrip.kit.principal import cli_principal
 
     return cli_principal()

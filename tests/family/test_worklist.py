@@ -9,10 +9,10 @@ import io
 
 from sqlalchemy import select
 
-from onetrip.auth.principal import cli_principal
 from onetrip.family import service
 from onetrip.family.models import LongPrescription
 from onetrip.identity.models import Person
+from onetrip.kit.principal import cli_principal
 from tests.family.conftest import doctor_principal, enrolled, resident_id
 
 

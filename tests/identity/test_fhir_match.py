@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
 from onetrip.identity import mpi
 from onetrip.identity.models import PatientRecord
 from onetrip.interop.fhir.mappers import RESIDENT_ID_SYSTEM, model_class
 from onetrip.kit.identifiers import make_resident_id
+from onetrip.kit.principal import cli_principal
 from tests.factories import auth, register_patient, token
 
 GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"

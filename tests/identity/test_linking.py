@@ -8,12 +8,12 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from onetrip.auth.principal import cli_principal
 from onetrip.identity import service as identity
 from onetrip.identity.models import PatientRecord, Person
 from onetrip.identity.schemas import PatientInput
 from onetrip.kit.errors import BadRequest
 from onetrip.kit.identifiers import make_resident_id
+from onetrip.kit.principal import cli_principal
 from tests.factories import register_patient, run_concurrently
 
 

@@ -78,9 +78,9 @@ def test_train_on_an_empty_registry_says_why(cli_env):
 
 
 def test_relink_links_singletons_and_queues_the_rest(cli_env, db, world):
-    from onetrip.auth.principal import cli_principal
     from onetrip.identity import mpi
     from onetrip.identity import service as identity
+    from onetrip.kit.principal import cli_principal
 
     # Two registrations the online matcher could not join (the rule table's thresholds were higher
     # then); relink with the normal thresholds links them.

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
 from onetrip.identity import mpi
 from onetrip.identity import service as identity
 from onetrip.identity.models import MatchReview, NotAMatch, PatientRecord, Person, PersonMerge
 from onetrip.identity.schemas import PatientInput
 from onetrip.kit.errors import Conflict
 from onetrip.kit.identifiers import make_resident_id
+from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
 from tests.factories import register_patient, run_concurrently
 

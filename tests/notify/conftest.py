@@ -8,7 +8,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from onetrip.auth.principal import cli_principal
+from onetrip.kit.principal import cli_principal
 from onetrip.notify import service
 from onetrip.notify.dispatcher import Dispatcher
 from onetrip.notify.models import Delivery

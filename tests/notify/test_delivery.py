@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from onetrip.auth.principal import cli_principal
 from onetrip.kit.clock import utcnow
+from onetrip.kit.principal import cli_principal
 from onetrip.notify import dispatcher as D
 from onetrip.notify import service
 from onetrip.notify.models import Attempt, Delivery, Feed

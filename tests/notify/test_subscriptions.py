@@ -10,7 +10,7 @@ from fhir.resources.R4B.subscription import Subscription as FhirSubscription
 from sqlalchemy import select
 
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
+from onetrip.kit.principal import cli_principal
 from onetrip.notify import service
 from onetrip.notify.dispatcher import Dispatcher
 from onetrip.notify.models import Delivery

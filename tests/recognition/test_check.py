@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
 from onetrip.identity.models import PatientRecord
+from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
 from onetrip.recognition.models import RecognitionDecision, RecognitionReason
 from onetrip.recognition.service import seed_catalogue

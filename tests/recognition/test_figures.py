@@ -27,9 +27,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from onetrip.auth.principal import cli_principal
 from onetrip.auth.service import create_user
 from onetrip.identity.models import PatientRecord
+from onetrip.kit.principal import cli_principal
 from onetrip.recognition import figures as fig
 from onetrip.recognition.models import RecognitionDecision
 from onetrip.records import service as records

@@ -8,9 +8,9 @@ import datetime as dt
 
 import pytest
 
-from onetrip.auth.principal import cli_principal
 from onetrip.identity import mpi
 from onetrip.identity.models import PatientRecord
+from onetrip.kit.principal import cli_principal
 from onetrip.recognition.service import run_check
 from onetrip.records import service as records
 from onetrip.records.schemas import ImagingStudyIn

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from onetrip.auth.principal import cli_principal
 from onetrip.auth.service import create_user
 from onetrip.kit.identifiers import make_resident_id
+from onetrip.kit.principal import cli_principal
 from onetrip.registry import service as registry
 from tests.factories import PASSWORD, token, uscc_for
 

@@ -8,8 +8,8 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
 from onetrip.identity.models import PatientRecord
+from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
 from onetrip.records import corrections
 from onetrip.records import service as records

@@ -9,9 +9,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from onetrip.auth.principal import cli_principal
 from onetrip.demo.loader import load_district
 from onetrip.demo.records import load_records
+from onetrip.kit.principal import cli_principal
 from onetrip.recognition import figures as fig
 from onetrip.recognition.models import RecognitionDecision
 from onetrip.records import service as records

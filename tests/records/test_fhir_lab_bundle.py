@@ -7,8 +7,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import Principal
-from onetrip.auth.scopes import parse_scopes
+from onetrip.kit.principal import Principal
+from onetrip.kit.scopes import parse_scopes
 from onetrip.outbox.models import OutboxEvent
 from onetrip.records import service
 from onetrip.records.models import DiagnosticReport, Observation

@@ -85,7 +85,7 @@ def test_downward_referral_creates_the_branch_follow_up_within_two_weeks(db, wor
         s.commit()
         f = s.scalars(select(ReferralFollowUp).where(ReferralFollowUp.referral_id == r.id)).one()
         assert f.organization_id == world.org_b and f.status == "open"
-        from onetrip.scheduling.calendar import local_date
+        from onetrip.kit.clock import local_date
 
         assert (f.due_on - local_date(r.accepted_at)).days == 14  # R2.5
         done = service.complete_followup(s, doc_b, f.id, note="电话随访，恢复良好")

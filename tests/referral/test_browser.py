@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from onetrip.auth.principal import cli_principal
+from onetrip.kit.principal import cli_principal
 from onetrip.records import service as records
 from onetrip.records.schemas import ObservationIn, ReportIn
 from tests.browser_kit import shot, sign_in

@@ -8,15 +8,14 @@ import random
 
 from sqlalchemy import func, select
 
-from onetrip.auth.principal import cli_principal
 from onetrip.demo import referral as demo
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
+from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
 from onetrip.referral import figures, service
 from onetrip.referral.models import Referral, ReferralFollowUp
 from onetrip.referral.states import Status
 from onetrip.registry.models import Organization
-from onetrip.scheduling.calendar import local_date
 from tests.referral.conftest import resident_id
 from tests.scheduling.conftest import build_sched
 

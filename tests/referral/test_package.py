@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from onetrip.auth.principal import cli_principal
 from onetrip.identity.models import PatientRecord
+from onetrip.kit.principal import cli_principal
 from onetrip.records import service as records
 from onetrip.records.schemas import ObservationIn, ReportIn
 from onetrip.referral import package, service

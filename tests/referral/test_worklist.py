@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 from onetrip.kit import clock
+from onetrip.kit.clock import local_date
 from onetrip.referral import repository as repo
 from onetrip.referral import service
 from onetrip.referral.models import Referral, ReferralFollowUp
-from onetrip.scheduling.calendar import local_date
 from tests.referral.conftest import branch_patient, lead_patient
 
 

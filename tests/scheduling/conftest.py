@@ -6,11 +6,10 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass
 
-from onetrip.auth.principal import cli_principal
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
 from onetrip.kit.identifiers import make_resident_id
+from onetrip.kit.principal import cli_principal
 from onetrip.scheduling import service, tasks
-from onetrip.scheduling.calendar import local_date
 from tests.factories import auth, register_patient, token
 
 _seq = itertools.count(101, 2)  # odd: male

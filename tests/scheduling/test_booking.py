@@ -10,9 +10,9 @@ from sqlalchemy import select, update
 
 from onetrip.access.models import CareRelationship
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import Conflict
+from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service, tasks

@@ -12,11 +12,11 @@ from sqlalchemy import event, func, select
 from onetrip.access.models import CareRelationship
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import cli_principal
 from onetrip.db import fastpath
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import Conflict
+from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
 from onetrip.rules.service import set_rule
 from onetrip.scheduling import repository as repo

@@ -7,16 +7,11 @@ import datetime as dt
 
 import pytest
 
-from onetrip.auth.principal import cli_principal
+from onetrip.kit.clock import local_date, local_datetime
+from onetrip.kit.principal import cli_principal
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service, tasks
-from onetrip.scheduling.calendar import (
-    is_adjusted_working_day,
-    is_public_holiday,
-    local_date,
-    local_datetime,
-    template_weekday,
-)
+from onetrip.scheduling.calendar import is_adjusted_working_day, is_public_holiday, template_weekday
 
 
 @pytest.mark.parametrize("day,expected", [

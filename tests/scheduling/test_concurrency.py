@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from onetrip.auth.principal import cli_principal
 from onetrip.kit.clock import utcnow
+from onetrip.kit.principal import cli_principal
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service
 from onetrip.scheduling.models import Appointment, Slot

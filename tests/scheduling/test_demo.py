@@ -8,9 +8,8 @@ from sqlalchemy import func, select
 
 from onetrip.demo.loader import load_district
 from onetrip.demo.scheduling import load_scheduling
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
 from onetrip.registry.models import Organization
-from onetrip.scheduling.calendar import local_date
 from onetrip.scheduling.models import Appointment, Resource, Slot
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from onetrip.scheduling.calendar import local_date
+from onetrip.kit.clock import local_date
 from tests.scheduling.conftest import build_sched, patient, system_headers
 
 FHIR = "application/fhir+json"

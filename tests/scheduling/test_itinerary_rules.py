@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from onetrip.kit.clock import local_datetime, local_hhmm
 from onetrip.scheduling import itinerary, rules
-from onetrip.scheduling.calendar import local_datetime, local_hhmm
 from onetrip.scheduling.itinerary import Candidate, plan
 from onetrip.scheduling.rules import Exam, Placed, RuleParams
 

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from onetrip.access.models import BreakGlass, CareRelationship, Consent
 from onetrip.access.policy import AccessFacts, Decision, decide
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.db.base import new_id
 from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
+from onetrip.kit.principal import Principal
 from onetrip.rules.service import rule_values
 
 # v3 PurposeOfUse codes a break-the-glass may give (RULES §10: ETREAT).

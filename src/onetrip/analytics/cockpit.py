@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session
 from onetrip.analytics import service
 from onetrip.analytics.indicators import COMMUNITY, DEPARTMENT, INDICATORS, ORGANIZATION
 from onetrip.analytics.models import AnalyticsCursor
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
 from onetrip.kit.errors import BadRequest
 from onetrip.registry.models import MedicalCommunity, Organization
-from onetrip.scheduling.calendar import local_date
 
 TREND = ("primary_visit_rate", "county_visit_rate", "recognition_rate", "smart_booking_rate")
 TREND_COUNTS = ("referrals_up", "referrals_down")

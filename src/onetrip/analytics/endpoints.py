@@ -13,8 +13,7 @@ from onetrip.analytics import cockpit as cockpit_mod
 from onetrip.analytics import reports, service
 from onetrip.analytics.indicators import INDICATORS
 from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
-from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE, utcnow
-from onetrip.scheduling.calendar import local_date
+from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE, local_date, utcnow
 
 router = APIRouter(prefix="/api", tags=["indicators"])
 

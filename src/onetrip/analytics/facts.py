@@ -37,12 +37,11 @@ from onetrip.analytics.models import (
     Encounter,
 )
 from onetrip.audit.models import AuditEvent
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import LOCAL_TZ, utcnow
 from onetrip.outbox.models import OutboxEvent
 from onetrip.recognition.models import RecognitionDecision, RecognitionReason
 from onetrip.registry.models import Organization
 from onetrip.rules.service import rule_values
-from onetrip.scheduling.calendar import LOCAL_TZ
 from onetrip.scheduling.models import Appointment, Resource
 
 Progress = Callable[[str, int, int], None]

@@ -27,10 +27,9 @@ from sqlalchemy.orm import Session
 from onetrip.analytics import service
 from onetrip.analytics.indicators import INDICATORS, ORGANIZATION, Indicator
 from onetrip.analytics.models import AnalyticsReport
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import LOCAL_TZ, utcnow
 from onetrip.kit.errors import BadRequest, NotFound
 from onetrip.registry.models import Organization
-from onetrip.scheduling.calendar import LOCAL_TZ
 
 KINDS = ("monthly", "quarterly")
 DISTRICT = "district"

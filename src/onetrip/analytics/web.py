@@ -14,10 +14,9 @@ from onetrip.analytics import cockpit as cockpit_mod
 from onetrip.analytics import reports, service
 from onetrip.analytics.indicators import BY_ID, INDICATORS
 from onetrip.api.deps import DB, CurrentPrincipal
-from onetrip.auth.principal import Principal
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
 from onetrip.kit.errors import Forbidden
-from onetrip.scheduling.calendar import local_date
+from onetrip.kit.principal import Principal
 from onetrip.web.routes import _check_origin, html_errors, page
 
 router = APIRouter(prefix="/ui/cockpit", include_in_schema=False)

@@ -9,10 +9,10 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from onetrip.auth import service as auth
-from onetrip.auth.principal import Principal
-from onetrip.auth.scopes import allows
 from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE
 from onetrip.kit.errors import ApiError, Forbidden, Unauthorized
+from onetrip.kit.principal import Principal
+from onetrip.kit.scopes import allows
 
 COOKIE = "onetrip_token"
 

@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 
 from onetrip.audit.chain import ChainProblem, row_hash, verify_rows
 from onetrip.audit.models import AuditChainHead, AuditEvent
-from onetrip.auth.principal import Principal
 from onetrip.db.fastpath import DriverStatement
 from onetrip.kit.clock import utcnow
 from onetrip.kit.masking import scrub
+from onetrip.kit.principal import Principal
 
 OUTCOME_SUCCESS, OUTCOME_MINOR, OUTCOME_SERIOUS = "0", "4", "8"
 ACTIONS = {"create": "C", "read": "R", "vread": "R", "history": "R", "search-type": "E", "search": "E",

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 
 from onetrip.api.deps import DB, CurrentPrincipal, client_address
 from onetrip.auth import service as auth
-from onetrip.auth.scopes import ScopeError
+from onetrip.kit.scopes import ScopeError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from zoneinfo import ZoneInfo
 
 import jwt
 from sqlalchemy import bindparam, select
@@ -14,8 +13,12 @@ from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
 from onetrip.auth.passwords import DUMMY_HASH, complexity_problems, hash_password, verify_password
-from onetrip.auth.principal import Principal
-from onetrip.auth.scopes import (
+from onetrip.config import get_settings
+from onetrip.db.fastpath import DriverStatement
+from onetrip.kit.clock import LOCAL_TZ, utcnow
+from onetrip.kit.errors import ApiError, BadRequest, Unauthorized
+from onetrip.kit.principal import Principal
+from onetrip.kit.scopes import (
     ScopeError,
     format_scopes,
     narrow,
@@ -23,14 +26,10 @@ from onetrip.auth.scopes import (
     parse_scopes,
     scopes_for_roles,
 )
-from onetrip.config import get_settings
-from onetrip.db.fastpath import DriverStatement
-from onetrip.kit.clock import utcnow
-from onetrip.kit.errors import ApiError, BadRequest, Unauthorized
 from onetrip.registry.models import SystemClient, User, UserSession
 from onetrip.rules.service import rule_values
 
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
+CHINA_TIME = LOCAL_TZ
 
 
 class OAuthError(ApiError):

@@ -120,8 +120,7 @@ def schedule(
     generate last month's (and last quarter's) forms if missing. Idempotent — run it daily."""
     from onetrip.analytics import facts, reports
     from onetrip.db.session import unit_of_work
-    from onetrip.kit.clock import utcnow
-    from onetrip.scheduling.calendar import local_date
+    from onetrip.kit.clock import local_date, utcnow
 
     try:
         day = dt.date.fromisoformat(today) if today else local_date(utcnow())

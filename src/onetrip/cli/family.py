@@ -39,9 +39,9 @@ def _team(session, institution: str, code: str):
 @family_app.command("expire-contracts")
 def expire_contracts() -> None:
     """关闭已到期的签约 / close active contracts whose term has ended (daily job; emits contract.ended)."""
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.session import unit_of_work
     from onetrip.family.service import expire_contracts as expire
+    from onetrip.kit.principal import cli_principal
 
     with unit_of_work() as s:
         n = expire(s, cli_principal("family-expire"))
@@ -56,9 +56,9 @@ def worklist(
     limit: Annotated[int, typer.Option(min=1, max=5000)] = 50,
 ) -> None:
     """团队随访清单（姓名、证件号、电话已脱敏）/ a team's follow-up worklist, masked."""
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.session import unit_of_work
     from onetrip.family.service import worklist as build
+    from onetrip.kit.principal import cli_principal
 
     if only not in ("due", "overdue", "lost"):
         _fail("--only 应为 due / overdue / lost / --only must be due, overdue or lost")
@@ -82,9 +82,9 @@ def figures(
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON / print JSON")] = False,
 ) -> None:
     """签约率、管理率、规范管理率、控制率 / contract, management, standard-management and control rates."""
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.session import unit_of_work
     from onetrip.family.service import compute_figures
+    from onetrip.kit.principal import cli_principal
 
     if level not in ("institution", "team", "doctor"):
         _fail("--level 应为 institution / team / doctor")
@@ -123,11 +123,11 @@ def device_token(
     """登记自测设备并显示一次令牌 / register a BP monitor, glucometer or kiosk; prints its token once."""
     from sqlalchemy import select
 
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.session import unit_of_work
     from onetrip.family.readings import register_device
     from onetrip.identity.models import Person
     from onetrip.kit.errors import ApiError
+    from onetrip.kit.principal import cli_principal
     from onetrip.registry.models import Organization
 
     if (institution is None) == (id_number is None):

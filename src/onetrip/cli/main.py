@@ -176,8 +176,7 @@ def demo(
             from onetrip.demo.records import load_records
             from onetrip.demo.referral import load_referrals
             from onetrip.demo.scheduling import load_scheduling
-            from onetrip.kit.clock import utcnow
-            from onetrip.scheduling.calendar import local_date
+            from onetrip.kit.clock import local_date, utcnow
 
             today = local_date(utcnow())
             steps = [  # one loader per capability; the cockpit LAST: its facts are rebuilt from all the others

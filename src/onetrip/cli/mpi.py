@@ -98,8 +98,8 @@ def train(
 def relink() -> None:
     """全库重新匹配 / re-link the whole registry with the current model: changes become links (a single
     record joining a person, reversible) or review items — never silent merges."""
-    from onetrip.auth.principal import cli_principal
     from onetrip.identity import batch
+    from onetrip.kit.principal import cli_principal
 
     with _Bars() as bars, _db_or_fail() as s:
         summary = batch.relink(s, cli_principal("mpi-relink"), progress=bars)

@@ -73,9 +73,9 @@ def add(
     = "*",
 ) -> None:
     """登记一个 Webhook / register a webhook; prints its signing secret once."""
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.session import unit_of_work
     from onetrip.kit.errors import ApiError
+    from onetrip.kit.principal import cli_principal
     from onetrip.notify import service
 
     try:
@@ -144,9 +144,9 @@ def redeliver(
     all_dead: Annotated[bool, typer.Option("--all-dead", help="重发全部死信 / every dead letter")] = False,
 ) -> None:
     """重发 / send again on the dispatcher's next pass (a dead letter, or a delivered event)."""
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.session import unit_of_work
     from onetrip.kit.errors import ApiError
+    from onetrip.kit.principal import cli_principal
     from onetrip.notify import service
 
     if bool(delivery_id) == all_dead:
@@ -169,9 +169,9 @@ def prune(
     pending deliveries and dead letters are kept."""
     import datetime as dt
 
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.session import unit_of_work
     from onetrip.kit.clock import utcnow
+    from onetrip.kit.principal import cli_principal
     from onetrip.notify import service
 
     with unit_of_work() as s:

@@ -49,8 +49,8 @@ def figures(
     """转诊统计（含同比）/ referral figures for a period, with year-on-year change."""
     from sqlalchemy import select
 
-    from onetrip.auth.principal import cli_principal
     from onetrip.db.session import unit_of_work
+    from onetrip.kit.principal import cli_principal
     from onetrip.referral.figures import compute
     from onetrip.registry.models import Organization
 

@@ -48,8 +48,7 @@ def generate_slots(
     """按周模板生成号源（跳过法定节假日，调休上班日照常）/ generate slots from the weekly templates
     (none on public holidays; adjusted working days run). Idempotent."""
     from onetrip.db.session import unit_of_work
-    from onetrip.kit.clock import utcnow
-    from onetrip.scheduling.calendar import local_date
+    from onetrip.kit.clock import local_date, utcnow
     from onetrip.scheduling.tasks import generate_slots as generate
 
     try:

@@ -25,11 +25,12 @@ from onetrip.family import rules
 from onetrip.family.models import Alert, Contract, Followup, Reading, Registry, Team
 from onetrip.family.service import params
 from onetrip.identity.models import PatientRecord, Person
+from onetrip.kit.clock import LOCAL_TZ
 from onetrip.outbox import service as outbox_service
 from onetrip.outbox.models import OutboxEvent
 from onetrip.registry.models import Organization, Practitioner
 
-LOCAL = dt.timezone(dt.timedelta(hours=8))
+LOCAL = LOCAL_TZ
 JSON_COLUMNS = {"addons", "declared_groups", "key_groups", "symptoms", "medication", "lifestyle", "urgent_reasons",
                 "alerts", "codes", "payload", "resource"}
 DRUGS = {rules.HYPERTENSION: ["氨氯地平片 5mg qd", "缬沙坦胶囊 80mg qd", "吲达帕胺片 2.5mg qd"],

@@ -35,13 +35,14 @@ from sqlalchemy.orm import Session
 
 from onetrip.demo.loader import LOADED_AT, _Writer
 from onetrip.identity.models import PatientRecord
+from onetrip.kit.clock import LOCAL_TZ
 from onetrip.recognition import rules
 from onetrip.recognition.models import RecognitionDecision, RecognitionItem, RecognitionReason
 from onetrip.recognition.service import seed_catalogue
 from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation
 from onetrip.registry.models import Department, Organization
 
-CN = dt.timezone(dt.timedelta(hours=8))
+CN = LOCAL_TZ
 LOINC = "http://loinc.org"
 ISSUERS = ("lead_hospital", "district_hospital", "branch_centre")
 

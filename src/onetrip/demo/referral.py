@@ -18,15 +18,14 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from onetrip.auth.principal import Principal
 from onetrip.identity.models import PatientRecord
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import LOCAL_TZ, utcnow
 from onetrip.kit.errors import ApiError
+from onetrip.kit.principal import Principal
 from onetrip.outbox.models import OutboxEvent
 from onetrip.referral import service
 from onetrip.referral.models import Referral, ReferralFollowUp
 from onetrip.registry.models import Department, Organization
-from onetrip.scheduling.calendar import LOCAL_TZ
 
 # Per lead hospital and day (seeds: 79 up + 108 down in nine days at one 基层科; +27.93 % year on year).
 UP_PER_DAY, DOWN_PER_DAY, GROWTH = 8.8, 12.0, 1.2793

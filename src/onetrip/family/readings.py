@@ -25,7 +25,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.family import repository as repo
 from onetrip.family import rules
 from onetrip.family.models import Alert, Device, Reading, Registry
@@ -34,6 +33,7 @@ from onetrip.identity.models import Person
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import BadRequest, NotFound, Unauthorized
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
+from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
 
 LOINC = "http://loinc.org"

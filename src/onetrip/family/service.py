@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.family import figures as fig
 from onetrip.family import repository as repo
 from onetrip.family import rules
@@ -35,14 +34,14 @@ from onetrip.family.models import (
     Team,
 )
 from onetrip.identity.models import Person
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_date, utcnow
 from onetrip.kit.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
 from onetrip.kit.masking import mask_id_number, mask_name, mask_phone
+from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
 from onetrip.registry.models import Organization, Practitioner
 from onetrip.rules.service import rule_values
-from onetrip.scheduling.calendar import local_date
 
 RULE_SET = "family"
 ADHERENCE = ("regular", "intermittent", "none")

@@ -13,12 +13,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import or_, select
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
-from onetrip.auth.principal import Principal
 from onetrip.family import repository as repo
 from onetrip.family import rules, service
 from onetrip.family.models import Followup, Team
 from onetrip.kit.errors import BadRequest
 from onetrip.kit.masking import mask_id_number
+from onetrip.kit.principal import Principal
 from onetrip.registry.models import Practitioner, User
 from onetrip.web.routes import _check_origin, html_errors, page
 

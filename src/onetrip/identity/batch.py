@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from onetrip.auth.principal import Principal
 from onetrip.identity import matching, mpi, splink_model
 from onetrip.identity import repository as repo
 from onetrip.identity.models import MatchReview, PatientRecord, Person
 from onetrip.identity.normalize import split_address
 from onetrip.kit.identifiers import IdentifierError, normalize_phone, normalize_sex, parse_resident_id
+from onetrip.kit.principal import Principal
 
 Progress = Callable[[str, int, int], None]
 

@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.identity import matching
 from onetrip.identity import repository as repo
 from onetrip.identity.models import MatchModel, MatchReview, NotAMatch, PatientRecord, Person, PersonMerge
@@ -27,6 +26,7 @@ from onetrip.interop.fhir.history import snapshot_patient
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import BadRequest, Conflict, NotFound
 from onetrip.kit.names import name_pinyin
+from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
 from onetrip.rules.service import rule_values
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.identity import matching, mpi
 from onetrip.identity import repository as repo
 from onetrip.identity.models import PatientRecord, Person
@@ -24,6 +23,7 @@ from onetrip.kit.errors import AccessDenied, BadRequest, Gone, NotFound, Precond
 from onetrip.kit.identifiers import IdentifierError, normalize_phone, normalize_sex, parse_resident_id
 from onetrip.kit.masking import mask_id_number
 from onetrip.kit.names import name_pinyin, normalize_name
+from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
 from onetrip.registry.models import Organization
 

@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+"""Local time of the platform's users: schedules, report days and messages are in China Standard Time; the
+database stores aware UTC. The one definition of it."""
+
+
+def local_datetime(day: dt.date, hhmm: str) -> dt.datetime:
+    """``day`` at ``HH:MM`` Asia/Shanghai, as aware UTC."""
+    h, m = (int(x) for x in hhmm.split(":"))
+    return dt.datetime(day.year, day.month, day.day, h, m, tzinfo=LOCAL_TZ).astimezone(dt.UTC)
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+def local_hhmm(moment: dt.datetime) -> str:
+    return moment.astimezone(LOCAL_TZ).strftime("%H:%M")
+
+
+def local_iso(moment: dt.datetime) -> str:
+    return moment.astimezone(LOCAL_TZ).isoformat()
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:

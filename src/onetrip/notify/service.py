@@ -11,9 +11,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from onetrip.kit.principal import Principal
 from onetrip.notify import rules
 from onetrip.notify.models import DELIVERY_STATUSES, Attempt, Delivery, Subscription
 from onetrip.notify.signing import new_secret

@@ -28,20 +28,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
-from onetrip.auth.principal import Principal
+from onetrip.kit.clock import LOCAL_TZ
 from onetrip.kit.errors import BadRequest, Forbidden
+from onetrip.kit.principal import Principal
 from onetrip.recognition.models import RecognitionDecision, RecognitionItem, RecognitionReason
 from onetrip.records.models import DiagnosticReport
 from onetrip.registry.models import Department, Organization, Practitioner, User
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 GROUPS = ("organization", "department", "item", "month")
 LOOKUP_SUBTYPES = ("read", "vread", "search-type")
 RESULT_TYPES = ("DiagnosticReport/", "Observation/", "ImagingStudy/")

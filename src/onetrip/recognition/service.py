@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.db.base import new_id
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
+from onetrip.kit.principal import Principal
 from onetrip.outbox.service import event_row as outbox_event_row
 from onetrip.outbox.service import record_event
 from onetrip.recognition import repository as repo

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.kit.clock import utcnow
+from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
 from onetrip.records import repository as repo
 from onetrip.records.models import DiagnosticReport, Observation, ReportVersion

@@ -23,7 +23,6 @@ from sqlalchemy import and_, select
 from onetrip.access import service as access
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.identity import service as identity
 from onetrip.identity.models import PatientRecord
 from onetrip.interop.fhir import mappers
@@ -34,7 +33,9 @@ from onetrip.interop.fhir.router import (
     find_patient_if_none_exist,
 )
 from onetrip.interop.fhir.search import bundle, check_params, count_offset, parse_date
+from onetrip.kit.clock import LOCAL_TZ
 from onetrip.kit.errors import ApiError, BadRequest, operation_outcome
+from onetrip.kit.principal import Principal
 from onetrip.records import repository as repo
 from onetrip.records import rules, service
 from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation, ServiceRequest
@@ -46,7 +47,7 @@ router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4 results"])
 RECOGNITION_MARK_EXT = "urn:onetrip:sd:recognition-mark"  # 互认标识 (RULES R1.4)
 LOCAL_CODE_PREFIX = "urn:onetrip:cs:local"  # + ":" + organization code: an institution's own item codes
 V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))  # a dateTime without an offset is local (Asia/Shanghai)
+CHINA_TZ = LOCAL_TZ  # a time without an offset is local (Asia/Shanghai)
 MODELS = {"DiagnosticReport": DiagnosticReport, "Observation": Observation, "ImagingStudy": ImagingStudy,
           "ServiceRequest": ServiceRequest}
 SEARCH_PARAMS = {

@@ -19,12 +19,12 @@ from sqlalchemy.orm.util import identity_key
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.db.base import new_id
 from onetrip.identity import repository as identity_repo
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, ApiError, BadRequest, NotFound
+from onetrip.kit.principal import Principal
 from onetrip.outbox.service import event_row, record_event
 from onetrip.records import repository as repo
 from onetrip.records import rules

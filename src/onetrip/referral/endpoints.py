@@ -13,11 +13,12 @@ from fastapi import APIRouter, Query, Request
 from onetrip.access import service as access
 from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.identity.models import PatientRecord
 from onetrip.kit import clock
+from onetrip.kit.clock import local_date
 from onetrip.kit.errors import BadRequest, NotFound
 from onetrip.kit.masking import mask_id_number
+from onetrip.kit.principal import Principal
 from onetrip.referral import figures, package, rules, service
 from onetrip.referral import repository as repo
 from onetrip.referral.models import Referral
@@ -32,7 +33,6 @@ from onetrip.referral.schemas import (
     iso,
 )
 from onetrip.referral.states import Status, allowed_actions
-from onetrip.scheduling.calendar import local_date
 
 router = APIRouter(prefix="/api/referrals", tags=["referral"])
 

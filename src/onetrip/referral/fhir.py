@@ -26,12 +26,12 @@ from sqlalchemy import or_, select
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.identity.models import PatientRecord
 from onetrip.interop.fhir import mappers
 from onetrip.interop.fhir.router import base_url, fhir_response
 from onetrip.interop.fhir.search import bundle, check_params, count_offset
 from onetrip.kit.errors import BadRequest, NotFound
+from onetrip.kit.principal import Principal
 from onetrip.referral import package, service
 from onetrip.referral.models import Referral
 from onetrip.referral.states import FHIR_STATUS, Status, status_for_fhir_task

@@ -16,12 +16,11 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from onetrip.auth.principal import Principal
-from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE
+from onetrip.kit.clock import LOCAL_TZ, MAX_SERVICE_DATE, MIN_SERVICE_DATE
 from onetrip.kit.errors import BadRequest, Forbidden
+from onetrip.kit.principal import Principal
 from onetrip.referral.models import Referral
 from onetrip.referral.rules import change
-from onetrip.scheduling.calendar import LOCAL_TZ
 
 MAX_DAYS = 3 * 366
 

@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onetrip.auth.principal import Principal
 from onetrip.identity.models import PatientRecord, Person
 from onetrip.interop.fhir import mappers
 from onetrip.kit import clock
 from onetrip.kit.errors import AccessDenied
 from onetrip.kit.masking import mask_id_number, mask_phone
+from onetrip.kit.principal import Principal
 from onetrip.referral import service
 from onetrip.referral.models import Referral
 from onetrip.referral.states import fhir_status

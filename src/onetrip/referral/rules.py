@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from onetrip.scheduling.calendar import LOCAL_TZ
+from onetrip.kit.clock import LOCAL_TZ
 
 HOSPITAL_TIER = 2
 _TIERS = {"station": 0, "branch_centre": 1, "district_hospital": 2, "lead_hospital": 2}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from onetrip.scheduling.schemas import local_iso
+from onetrip.kit.clock import local_iso
 
 
 class Diagnosis(BaseModel):

@@ -17,6 +17,7 @@ from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.audit import service as audit
 from onetrip.identity.models import PatientRecord
 from onetrip.kit import clock
+from onetrip.kit.clock import local_date, local_hhmm
 from onetrip.kit.errors import BadRequest, NotFound
 from onetrip.referral import package, rules, service
 from onetrip.referral import repository as repo
@@ -24,7 +25,6 @@ from onetrip.referral.endpoints import referral_out
 from onetrip.referral.models import Referral
 from onetrip.referral.states import Status
 from onetrip.registry.models import Department, Organization
-from onetrip.scheduling.calendar import local_date, local_hhmm
 from onetrip.web.routes import _check_origin, html_errors, locale_of, page
 
 router = APIRouter(prefix="/ui/referrals", include_in_schema=False)

@@ -6,11 +6,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.interop.fhir.history import snapshot_organization, snapshot_practitioner
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
 from onetrip.kit.identifiers import IdentifierError, normalize_phone, normalize_sex, validate_uscc
 from onetrip.kit.names import name_pinyin, normalize_name
+from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
 from onetrip.registry.models import (
     Department,

@@ -9,13 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
 log = logging.getLogger("onetrip.scheduling")
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class CalendarUnknown(ValueError):
@@ -44,20 +42,6 @@ def holiday_name(day: dt.date) -> str | None:
 def is_adjusted_working_day(day: dt.date) -> bool:
     """A Saturday or Sunday that is a working day (调休上班)."""
     return day.weekday() >= 5 and is_working_day(day)
-
-
-def local_datetime(day: dt.date, hhmm: str) -> dt.datetime:
-    """``day`` at ``HH:MM`` Asia/Shanghai, as aware UTC."""
-    h, m = (int(x) for x in hhmm.split(":"))
-    return dt.datetime(day.year, day.month, day.day, h, m, tzinfo=LOCAL_TZ).astimezone(dt.UTC)
-
-
-def local_date(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(LOCAL_TZ).date()
-
-
-def local_hhmm(moment: dt.datetime) -> str:
-    return moment.astimezone(LOCAL_TZ).strftime("%H:%M")
 
 
 def is_public_holiday(day: dt.date) -> bool:

@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import LOCAL_TZ, local_iso, utcnow
 from onetrip.kit.errors import NotFound
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service, tasks
-from onetrip.scheduling.calendar import LOCAL_TZ
 from onetrip.scheduling.models import Appointment, ExamType, Slot
 from onetrip.scheduling.schemas import (
     AppointmentOut,
@@ -32,7 +31,6 @@ from onetrip.scheduling.schemas import (
     ResourceOut,
     SlotOut,
     TemplateIn,
-    local_iso,
 )
 
 router = APIRouter(prefix="/api/scheduling", tags=["scheduling"])

@@ -17,11 +17,10 @@ from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.interop.fhir import mappers
 from onetrip.interop.fhir.router import _params, base_url, fhir_response
 from onetrip.interop.fhir.search import bundle, check_params, count_offset, parse_date
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import LOCAL_TZ, utcnow
 from onetrip.kit.errors import BadRequest, NotFound
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service
-from onetrip.scheduling.calendar import LOCAL_TZ
 from onetrip.scheduling.models import Appointment, ExamType, Resource, Slot
 
 router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4 scheduling"])

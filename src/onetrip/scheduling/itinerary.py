@@ -17,8 +17,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from onetrip.kit.clock import local_date
 from onetrip.scheduling import rules
-from onetrip.scheduling.calendar import local_date
 from onetrip.scheduling.rules import Exam, Placed, RuleParams
 
 # Lexicographic objective weights: trips ≫ minutes on site ≫ lateness (sum of start minutes).

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from onetrip.scheduling.calendar import local_date, local_hhmm
+from onetrip.kit.clock import local_date, local_hhmm
 
 # Tags in the exam catalogue the rules read.
 FASTING, BREAKS_FAST = "fasting", "breaks_fast"

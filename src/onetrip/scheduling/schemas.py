@@ -7,11 +7,6 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from onetrip.kit.clock import ServiceDate
-from onetrip.scheduling.calendar import LOCAL_TZ
-
-
-def local_iso(t: dt.datetime) -> str:
-    return t.astimezone(LOCAL_TZ).isoformat()
 
 
 class ExamTypeOut(BaseModel):

@@ -18,17 +18,16 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.db.base import new_id
 from onetrip.identity.models import PatientRecord
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import LOCAL_TZ, local_date, utcnow
 from onetrip.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
+from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
 from onetrip.rules.service import rule_values
 from onetrip.scheduling import figures, itinerary
 from onetrip.scheduling import repository as repo
-from onetrip.scheduling.calendar import LOCAL_TZ, local_date
 from onetrip.scheduling.models import (
     Appointment,
     AppointmentStatus,
@@ -151,7 +150,7 @@ def add_closure(session: Session, principal: Principal, *, organization_id: str,
     c = Closure(organization_id=organization_id, resource_id=resource_id, starts_on=starts_on, ends_on=ends_on,
                 reason=reason)
     session.add(c)
-    from onetrip.scheduling.calendar import local_datetime
+    from onetrip.kit.clock import local_datetime
 
     lo, hi = local_datetime(starts_on, "00:00"), local_datetime(ends_on + dt.timedelta(days=1), "00:00")
     rids = [resource_id] if resource_id else [r.id for r in repo.resources(session, organization_id=organization_id,

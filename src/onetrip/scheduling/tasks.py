@@ -10,10 +10,10 @@ from collections import defaultdict
 
 from sqlalchemy.orm import Session
 
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import local_datetime, utcnow
 from onetrip.outbox.service import record_event
 from onetrip.scheduling import repository as repo
-from onetrip.scheduling.calendar import local_datetime, template_weekday
+from onetrip.scheduling.calendar import template_weekday
 from onetrip.scheduling.models import Slot, WeeklyTemplate
 from onetrip.scheduling.service import _release, settings
 

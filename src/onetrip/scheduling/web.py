@@ -13,11 +13,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
-from onetrip.kit.clock import utcnow
+from onetrip.kit.clock import LOCAL_TZ, local_date, local_hhmm, utcnow
 from onetrip.registry.models import Organization
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service
-from onetrip.scheduling.calendar import LOCAL_TZ, holiday_name, local_date, local_hhmm, template_weekday
+from onetrip.scheduling.calendar import holiday_name, template_weekday
 from onetrip.web.routes import _check_origin, html_errors, page
 
 router = APIRouter(prefix="/ui/scheduling", include_in_schema=False)

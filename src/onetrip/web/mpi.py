@@ -12,10 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
 from onetrip.api.deps import DB, CurrentPrincipal
-from onetrip.auth.principal import Principal
 from onetrip.identity import mpi
 from onetrip.identity.models import MatchReview, PatientRecord, PersonMerge
 from onetrip.kit.errors import Forbidden
+from onetrip.kit.principal import Principal
 from onetrip.registry.models import Organization
 from onetrip.web.routes import _check_origin, html_errors, page
 

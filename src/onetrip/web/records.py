@@ -20,12 +20,12 @@ from sqlalchemy import select
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.audit import service as audit
-from onetrip.auth.principal import Principal
 from onetrip.identity.models import Person
 from onetrip.interop.hl7v2 import service as inbox
 from onetrip.interop.hl7v2.models import STATUSES, InboxMessage
 from onetrip.kit.errors import AccessDenied, Forbidden, NotFound
 from onetrip.kit.masking import scrub
+from onetrip.kit.principal import Principal
 from onetrip.records import repository as repo
 from onetrip.records import service
 from onetrip.records.models import Observation

@@ -28,7 +28,6 @@ from onetrip.api.deps import COOKIE, DB, CurrentPrincipal, bearer_token, client_
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
 from onetrip.auth import service as auth
-from onetrip.auth.principal import Principal
 from onetrip.identity import repository as identity_repo
 from onetrip.identity import service as identity
 from onetrip.identity.models import PatientRecord, Person
@@ -36,6 +35,7 @@ from onetrip.identity.schemas import SearchParams
 from onetrip.kit.clock import as_utc, utcnow
 from onetrip.kit.errors import AccessDenied, ApiError, BadRequest, Forbidden, Unauthorized
 from onetrip.kit.identifiers import IdentifierError, normalize_phone, upgrade_15_to_18
+from onetrip.kit.principal import Principal
 from onetrip.registry import service as registry
 from onetrip.registry.models import Organization, User
 from onetrip.web import i18n

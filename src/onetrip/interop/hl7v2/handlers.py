@@ -15,14 +15,15 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onetrip.auth.principal import Principal
-from onetrip.auth.scopes import parse_scopes
 from onetrip.identity import mpi
 from onetrip.identity import repository as identity_repo
 from onetrip.identity import service as identity
 from onetrip.identity.models import PatientRecord
 from onetrip.identity.schemas import PatientInput
 from onetrip.interop.hl7v2.parser import Message, hl7_date
+from onetrip.kit.clock import LOCAL_TZ
+from onetrip.kit.principal import Principal
+from onetrip.kit.scopes import parse_scopes
 from onetrip.records import rules as record_rules
 from onetrip.records import service as records
 from onetrip.records.schemas import ObservationIn, ReportIn
@@ -151,7 +152,7 @@ def merge(session: Session, msg: Message) -> str:
 
 
 # ── ORU^R01 ─────────────────────────────────────────────────────────────────────────────────────────
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))  # an HL7 TS without an offset is local time (Asia/Shanghai)
+CHINA_TZ = LOCAL_TZ  # a time without an offset is local (Asia/Shanghai)
 LOINC = "http://loinc.org"
 LOINC_SYSTEMS = {"LN", "LOINC"}
 # HL7 table 0123 (OBR-25) / 0085 (OBX-11) result status → FHIR DiagnosticReport / Observation status.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from onetrip.auth.scopes import Scope, parse_scopes
+from onetrip.kit.scopes import Scope, parse_scopes
 
 
 @dataclass(frozen=True)
