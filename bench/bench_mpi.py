@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from onetrip.demo import mpi as demo_mpi  # noqa: E402
 from onetrip.identity import matching, splink_model  # noqa: E402
 
 ADMIN_URL = os.environ.get("ONETRIP_BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -70,7 +71,7 @@ def true_pairs_from(ids: list[str], truth: list) -> set[tuple[str, str]]:
 
 def chinese_rows(records: int, seed: int) -> tuple[list[dict], list[int]]:
     residents = max(100, int(records / 1.44))  # ≈1.44 registrations per resident in the generator
-    rows, truth = splink_model.demo_rows(seed, residents)
+    rows, truth = demo_mpi.demo_rows(seed, residents)
     return rows[:records], truth[:records]
 
 

@@ -20,7 +20,7 @@ import time
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
-from onetrip.db import models  # noqa: F401 — the whole schema
+from onetrip import schema  # noqa: F401 — registers every table
 from onetrip.db.session import make_engine
 from onetrip.kit.clock import local_date, utcnow
 from onetrip.kit.principal import cli_principal

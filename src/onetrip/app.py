@@ -16,8 +16,8 @@ from onetrip.analytics.endpoints import router as analytics_api_router
 from onetrip.analytics.fhir import router as analytics_fhir_router
 from onetrip.analytics.web import router as analytics_web_router
 from onetrip.api import errors
+from onetrip.api.auth import router as auth_router
 from onetrip.api.endpoints import router as api_router
-from onetrip.auth.endpoints import router as auth_router
 from onetrip.config import Settings, get_settings
 from onetrip.db.session import make_engine
 from onetrip.family.endpoints import devices_router as family_devices_router
@@ -112,4 +112,25 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
         """Liveness: the process answers."""
         return {"status": "ok", "version": __version__}
 
+    return app
+
+
+def app_with_dispatcher() -> FastAPI:
+    """The application with the notification dispatcher running in its lifespan (``onetrip serve --notify``)."""
+    from onetrip.notify.dispatcher import start_background, stop_background
+
+    app = create_app()
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        async with inner(a) as state:
+            background = start_background(a.state.sessionmaker)
+            print(f"通知分发器运行中 / notify dispatcher running as {background[2].worker}", flush=True)
+            try:
+                yield state
+            finally:
+                await anyio.to_thread.run_sync(stop_background, *background)
+
+    app.router.lifespan_context = lifespan
     return app

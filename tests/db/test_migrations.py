@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from onetrip.db import models  # noqa: F401
+from onetrip import schema  # noqa: F401 — registers every table
 from onetrip.db.base import Base
 from onetrip.db.migrate import alembic_config, upgrade
 

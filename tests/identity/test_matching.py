@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from onetrip.demo import mpi as demo_mpi
 from onetrip.identity import matching
 from onetrip.identity.mpi import default_model_json
 from onetrip.kit.identifiers import make_resident_id
@@ -39,7 +40,7 @@ def test_scores_agree_with_splink_on_the_same_pairs():
     scores every pair exactly as Splink's own ``score_pairs`` does."""
     from onetrip.identity import splink_model
 
-    rows, _ = splink_model.demo_rows(5, 2000)
+    rows, _ = demo_mpi.demo_rows(5, 2000)
     trained = splink_model.train(splink_model.frame(rows), max_pairs=5e5)
     for model_json in (default_model_json(), trained):
         model = matching.Model.from_splink(model_json)

@@ -12,14 +12,15 @@ from sqlalchemy import select
 
 from onetrip.access import service as access
 from onetrip.access.models import BreakGlass
+from onetrip.api import i18n
 from onetrip.api.deps import COOKIE
+from onetrip.api.web import safe_next
 from onetrip.audit.models import AuditEvent
 from onetrip.auth.service import create_user
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.masking import mask_id_number, mask_phone
 from onetrip.registry.models import User
-from onetrip.web import i18n
-from onetrip.web.routes import classify_query, safe_next
+from onetrip.web.routes import classify_query
 from tests.factories import PASSWORD, register_patient
 
 _seq = itertools.count(101)

@@ -12,7 +12,7 @@ from onetrip.access.models import BreakGlass, CareRelationship, Consent
 from onetrip.access.policy import AccessFacts, Decision, decide
 from onetrip.audit import service as audit
 from onetrip.db.base import new_id
-from onetrip.identity.models import PatientRecord, Person
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
 from onetrip.kit.principal import Principal

@@ -14,10 +14,10 @@ from onetrip.analytics import cockpit as cockpit_mod
 from onetrip.analytics import reports, service
 from onetrip.analytics.indicators import BY_ID, INDICATORS
 from onetrip.api.deps import DB, CurrentPrincipal
+from onetrip.api.web import check_origin, html_errors, page
 from onetrip.kit.clock import local_date, utcnow
 from onetrip.kit.errors import Forbidden
 from onetrip.kit.principal import Principal
-from onetrip.web.routes import _check_origin, html_errors, page
 
 router = APIRouter(prefix="/ui/cockpit", include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
@@ -77,7 +77,7 @@ def reports_page(request: Request, session: DB, principal: CurrentPrincipal, mad
 @html_errors
 def reports_generate(request: Request, session: DB, principal: CurrentPrincipal, kind: str = Form("monthly"),
                      period: str = Form(""), replace: str | None = Form(None)) -> Response:
-    _check_origin(request)
+    check_origin(request)
     _require(principal)
     from onetrip.analytics import facts
 

@@ -111,7 +111,7 @@ def serve(
         return
     # --notify: the same app, whose lifespan also runs a notification dispatcher (one per worker process;
     # they share the work) and stops it gracefully when uvicorn shuts down.
-    target = "onetrip.notify.dispatcher:app_with_dispatcher" if notify else "onetrip.app:create_app"
+    target = "onetrip.app:app_with_dispatcher" if notify else "onetrip.app:create_app"
     uvicorn.run(target, factory=True, host=host, port=port, workers=workers, log_level="info", access_log=False)
 
 

@@ -66,6 +66,7 @@ def train(
 ) -> None:
     """训练匹配模型 / estimate a new model with Splink (u by random sampling, m by EM over several blocking
     rules) and save it as a new version (used online from the next write)."""
+    from onetrip.demo import mpi as demo_mpi
     from onetrip.identity import batch, mpi
 
     if demo_residents < 0 or demo_residents > 5_000_000:
@@ -73,7 +74,7 @@ def train(
     with _Bars() as bars:
         if demo_residents:
             bars("训练 / training (Splink, DuckDB)", 0, 1)
-            model, info = batch.train_from_demo(seed, demo_residents, max_pairs=max_pairs)
+            model, info = demo_mpi.train_from_demo(seed, demo_residents, max_pairs=max_pairs)
             bars("训练 / training (Splink, DuckDB)", 1, 1)
         else:
             try:

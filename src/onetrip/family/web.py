@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import or_, select
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
+from onetrip.api.web import check_origin, html_errors, page
 from onetrip.family import repository as repo
 from onetrip.family import rules, service
 from onetrip.family.models import Followup, Team
@@ -20,7 +21,6 @@ from onetrip.kit.errors import BadRequest
 from onetrip.kit.masking import mask_id_number
 from onetrip.kit.principal import Principal
 from onetrip.registry.models import Practitioner, User
-from onetrip.web.routes import _check_origin, html_errors, page
 
 router = APIRouter(prefix="/ui/family", include_in_schema=False)
 
@@ -100,7 +100,7 @@ def worklist(request: Request, session: DB, principal: CurrentPrincipal, team: s
 def check_in(request: Request, session: DB, principal: CurrentPrincipal,
              id_number: Annotated[str, Form()] = "") -> Response:
     """The patient swipes the ID card: open their chronic-care page with the pre-visit summary."""
-    _check_origin(request)
+    check_origin(request)
     require_scope(principal, "CarePlan", "r")
     summary = service.check_in(session, principal, id_number=id_number)
     return RedirectResponse(f"/ui/family/patients/{summary['person']['id']}?checked_in=1", status_code=303)
@@ -139,7 +139,7 @@ def record_followup(request: Request, registry_id: str, session: DB, principal: 
                     salt: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "") -> Response:
     """Record a follow-up from the form; back to the patient page showing its classification and any
     referral draft."""
-    _check_origin(request)
+    check_origin(request)
     require_scope(principal, "CarePlan", "u")
     try:
         day = dt.date.fromisoformat(visit_date) if visit_date else None
@@ -163,7 +163,7 @@ def issue_prescription(request: Request, person_id: str, session: DB, principal:
                        assessment: Annotated[str, Form()] = "",
                        patient_confirmed: Annotated[str, Form()] = "") -> Response:
     """Issue a long prescription from the form (R4.1–R4.3 checked; errors name the rule)."""
-    _check_origin(request)
+    check_origin(request)
     require_scope(principal, "MedicationRequest", "c")
     items = [{"drug": d.strip(), "drug_class": (c or None), "dose": (s or None)}
              for d, c, s in zip(drug, drug_class, dose, strict=False) if d.strip()]

@@ -58,14 +58,6 @@ def train_from_registry(session: Session, *, max_pairs: float = 2e6, progress: P
     return model, {"source": "registry", "records": len(rows), "seconds": round(time.perf_counter() - started, 1)}
 
 
-def train_from_demo(seed: int, residents: int, *, max_pairs: float = 2e6) -> tuple[dict, dict]:
-    started = time.perf_counter()
-    rows, _ = splink_model.demo_rows(seed, residents)
-    model = splink_model.train(splink_model.frame(rows), max_pairs=max_pairs)
-    return model, {"source": "demo", "seed": seed, "residents": residents, "records": len(rows),
-                   "seconds": round(time.perf_counter() - started, 1)}
-
-
 @dataclass
 class RelinkSummary:
     records: int = 0

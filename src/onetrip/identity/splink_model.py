@@ -124,18 +124,3 @@ def cluster(linker, predictions, threshold_match_probability: float):
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_probability=threshold_match_probability)
     return clusters.as_pandas_dataframe()[[UID, "cluster_id"]]
-
-
-def demo_rows(seed: int, residents: int) -> tuple[list[dict[str, Any]], list[int]]:
-    """Feature rows from the synthetic district (``demo.synth``) and their ground truth (resident index)."""
-    from onetrip.demo.synth import generate_district
-
-    rows: list[dict[str, Any]] = []
-    truth: list[int] = []
-    for res in generate_district(seed, residents).iter_residents():
-        for r in res.records:
-            f = matching.features(name=r.name, birth_date=r.birth_date, sex=r.sex, id_number=r.id_number,
-                                  phone=r.phone, district=r.district, street=r.street, address_line=r.address_line)
-            rows.append({UID: str(len(rows)), **f.as_row()})
-            truth.append(r.resident_index)
-    return rows, truth

@@ -429,28 +429,3 @@ def stop_background(thread: threading.Thread, stop: threading.Event, dispatcher:
     thread.join(timeout)
     with contextlib.suppress(Exception):
         dispatcher.close()
-
-
-def app_with_dispatcher():
-    """The application with a dispatcher running in its lifespan (``onetrip serve --notify``)."""
-    from contextlib import asynccontextmanager
-
-    import anyio
-
-    from onetrip.app import create_app
-
-    app = create_app()
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a):
-        async with inner(a) as state:
-            background = start_background(a.state.sessionmaker)
-            print(f"通知分发器运行中 / notify dispatcher running as {background[2].worker}", flush=True)
-            try:
-                yield state
-            finally:
-                await anyio.to_thread.run_sync(stop_background, *background)
-
-    app.router.lifespan_context = lifespan
-    return app

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
+from onetrip.api.web import check_origin, html_errors, page
 from onetrip.kit.errors import BadRequest
 from onetrip.notify import service
 from onetrip.notify.models import DELIVERY_STATUSES
-from onetrip.web.routes import _check_origin, html_errors, page
 
 router = APIRouter(prefix="/ui/notify", include_in_schema=False)
 PAGE_SIZE = 50
@@ -57,7 +57,7 @@ def overview(request: Request, session: DB, principal: CurrentPrincipal, subscri
 @html_errors
 def create(request: Request, session: DB, principal: CurrentPrincipal, name: Annotated[str, Form()] = "",
            endpoint: Annotated[str, Form()] = "", event_types: Annotated[str, Form()] = "") -> Response:
-    _check_origin(request)
+    check_origin(request)
     _admin(principal, "c")
     sub = service.create_subscription(session, principal, service.SubscriptionInput(
         name=name, endpoint=endpoint, event_types=[p for p in event_types.replace("，", ",").split(",")]))
@@ -70,7 +70,7 @@ def create(request: Request, session: DB, principal: CurrentPrincipal, name: Ann
 @html_errors
 def set_active(request: Request, sub_id: str, session: DB, principal: CurrentPrincipal,
                active: Annotated[str, Form()]) -> Response:
-    _check_origin(request)
+    check_origin(request)
     _admin(principal, "u")
     if active not in ("on", "off"):
         raise BadRequest("active 应为 on 或 off / active must be on or off")
@@ -81,7 +81,7 @@ def set_active(request: Request, sub_id: str, session: DB, principal: CurrentPri
 @router.post("/subscriptions/{sub_id}/redeliver-dead")
 @html_errors
 def redeliver_dead(request: Request, sub_id: str, session: DB, principal: CurrentPrincipal) -> Response:
-    _check_origin(request)
+    check_origin(request)
     _admin(principal, "u")
     service.redeliver_dead(session, principal, sub_id)
     return RedirectResponse(f"/ui/notify?subscription={sub_id}&status=pending", status_code=303)
@@ -103,7 +103,7 @@ def delivery(request: Request, delivery_id: str, session: DB, principal: Current
 def redeliver(request: Request, delivery_id: str, session: DB, principal: CurrentPrincipal,
               back: Annotated[str, Form()] = "") -> Response:
     """The "redeliver" button: the event goes out again on the dispatcher's next pass."""
-    _check_origin(request)
+    check_origin(request)
     _admin(principal, "u")
     service.redeliver(session, principal, delivery_id)
     target = f"/ui/notify?{back}" if back and not back.startswith(("/", "\\")) and "//" not in back else \

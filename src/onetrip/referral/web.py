@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from onetrip.access import service as access
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
+from onetrip.api.web import check_origin, html_errors, locale_of, page
 from onetrip.audit import service as audit
 from onetrip.identity.models import PatientRecord
 from onetrip.kit import clock
@@ -25,7 +26,6 @@ from onetrip.referral.endpoints import referral_out
 from onetrip.referral.models import Referral
 from onetrip.referral.states import Status
 from onetrip.registry.models import Department, Organization
-from onetrip.web.routes import _check_origin, html_errors, locale_of, page
 
 router = APIRouter(prefix="/ui/referrals", include_in_schema=False)
 PAGE_SIZE = 30
@@ -205,7 +205,7 @@ def create(request: Request, session: DB, principal: CurrentPrincipal,
            discharge_summary: Annotated[str, Form()] = "", rehab_plan: Annotated[str, Form()] = "",
            urgent: Annotated[str, Form()] = "", slot: Annotated[str, Form()] = "",
            send: Annotated[str, Form()] = "") -> Response:
-    _check_origin(request)
+    check_origin(request)
     require_scope(principal, "ServiceRequest", "c")
     rec = session.get(PatientRecord, record_id)
     if rec is None:
@@ -265,7 +265,7 @@ def letter(request: Request, referral_id: str, session: DB, principal: CurrentPr
 def act(request: Request, referral_id: str, action: str, session: DB, principal: CurrentPrincipal,
         reason: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "",
         slot: Annotated[str, Form()] = "") -> Response:
-    _check_origin(request)
+    check_origin(request)
     require_scope(principal, "Task", "u")
     if action not in service.ACTIONS:
         raise NotFound("未知操作 / unknown action")
@@ -288,7 +288,7 @@ def act(request: Request, referral_id: str, action: str, session: DB, principal:
 @html_errors
 def followup_done(request: Request, followup_id: str, session: DB, principal: CurrentPrincipal,
                   note: Annotated[str, Form()] = "") -> Response:
-    _check_origin(request)
+    check_origin(request)
     require_scope(principal, "Task", "u")
     service.complete_followup(session, principal, followup_id, note or None)
     return RedirectResponse("/ui/referrals?box=followups", status_code=303)

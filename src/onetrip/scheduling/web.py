@@ -13,12 +13,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
+from onetrip.api.web import check_origin, html_errors, page
 from onetrip.kit.clock import LOCAL_TZ, local_date, local_hhmm, utcnow
 from onetrip.registry.models import Organization
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service
 from onetrip.scheduling.calendar import holiday_name, template_weekday
-from onetrip.web.routes import _check_origin, html_errors, page
 
 router = APIRouter(prefix="/ui/scheduling", include_in_schema=False)
 
@@ -79,7 +79,7 @@ def patient_screen(request: Request, record_id: str, session: DB, principal: Cur
 def book(request: Request, record_id: str, session: DB, principal: CurrentPrincipal,
          item: Annotated[list[str], Form()], channel: Annotated[str, Form()]) -> Response:
     """Book the suggested itinerary (all or nothing). Each ``item`` is ``slot_id|exam_code|order_id``."""
-    _check_origin(request)
+    check_origin(request)
     require_scope(principal, "Appointment", "c")
     items = []
     for raw in item:

@@ -12,12 +12,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
 from onetrip.api.deps import DB, CurrentPrincipal
+from onetrip.api.web import check_origin, html_errors, page
 from onetrip.identity import mpi
 from onetrip.identity.models import MatchReview, PatientRecord, PersonMerge
 from onetrip.kit.errors import Forbidden
 from onetrip.kit.principal import Principal
 from onetrip.registry.models import Organization
-from onetrip.web.routes import _check_origin, html_errors, page
 
 router = APIRouter(prefix="/ui/mpi", include_in_schema=False)
 PAGE = 50
@@ -61,7 +61,7 @@ def review_item(item_id: str, request: Request, session: DB, principal: CurrentP
 def review_decide(item_id: str, request: Request, session: DB, principal: CurrentPrincipal,
                   decision: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "") -> Response:
     _require_admin(principal)
-    _check_origin(request)
+    check_origin(request)
     mpi.decide(session, principal, item_id, decision, reason=reason.strip()[:255] or None)
     return RedirectResponse("/ui/mpi/review?decided=1", status_code=303)
 
@@ -78,6 +78,6 @@ def merges(request: Request, session: DB, principal: CurrentPrincipal) -> Respon
 @html_errors
 def unmerge(merge_id: str, request: Request, session: DB, principal: CurrentPrincipal) -> Response:
     _require_admin(principal)
-    _check_origin(request)
+    check_origin(request)
     mpi.unmerge(session, principal, merge_id)
     return RedirectResponse("/ui/mpi/merges?undone=1", status_code=303)

@@ -19,6 +19,8 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
+from onetrip.api.i18n import N_, local_time
+from onetrip.api.web import check_origin, html_errors, is_htmx, page
 from onetrip.audit import service as audit
 from onetrip.identity.models import Person
 from onetrip.interop.hl7v2 import service as inbox
@@ -29,8 +31,7 @@ from onetrip.kit.principal import Principal
 from onetrip.records import repository as repo
 from onetrip.records import service
 from onetrip.records.models import Observation
-from onetrip.web.i18n import N_, local_time
-from onetrip.web.routes import _check_origin, _forbidden, html_errors, is_htmx, page
+from onetrip.web.routes import _forbidden
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -130,7 +131,7 @@ def inbox_rerun(inbox_id: str, request: Request, session: DB, principal: Current
                 ) -> Response:
     """Re-run a failed message's handler now (the same service as ``onetrip hl7 inbox rerun``)."""
     _require_integration(principal)
-    _check_origin(request)
+    check_origin(request)
     row = inbox.rerun(session, inbox_id)
     ctx = {"row": row, "r": row, "scrub": scrub, "result": row.status, "labels": STATUS_LABELS}
     if is_htmx(request):

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-import jwt
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
@@ -24,7 +21,21 @@ from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
 from onetrip.access.models import BreakGlass
+from onetrip.api import i18n
 from onetrip.api.deps import COOKIE, DB, CurrentPrincipal, bearer_token, client_address
+from onetrip.api.web import (
+    _secure,
+    _set_token_cookie,
+    _settle,
+    check_origin,
+    error_page,
+    html_errors,
+    is_htmx,
+    locale_of,
+    page,
+    safe_next,
+    tr,
+)
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
 from onetrip.auth import service as auth
@@ -33,159 +44,17 @@ from onetrip.identity import service as identity
 from onetrip.identity.models import PatientRecord, Person
 from onetrip.identity.schemas import SearchParams
 from onetrip.kit.clock import as_utc, utcnow
-from onetrip.kit.errors import AccessDenied, ApiError, BadRequest, Forbidden, Unauthorized
+from onetrip.kit.errors import AccessDenied, ApiError, BadRequest, Forbidden
 from onetrip.kit.identifiers import IdentifierError, normalize_phone, upgrade_15_to_18
 from onetrip.kit.principal import Principal
 from onetrip.registry import service as registry
 from onetrip.registry.models import Organization, User
-from onetrip.web import i18n
-from onetrip.web.i18n import N_
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 AUDIT_PAGE_SIZE = 50
 SEARCH_PAGE_SIZE = 20
 ORG_ORDER = ["bureau", "lead_hospital", "district_hospital", "public_health", "branch_centre", "station"]
-SECURITY_HEADERS = {
-    # Patient data must not stay in a shared workstation's cache or leak through referrers or frames.
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
-}
-
-
-# --- language, rendering ---------------------------------------------------------------------------
-
-def locale_of(request: Request) -> str:
-    """?lang= wins (and is remembered in a cookie), then the cookie, then the deployment default (zh_CN).
-    The browser's Accept-Language is deliberately ignored: the UI is Chinese unless a user switches."""
-    default = i18n.normalize_locale(request.app.state.settings.default_locale) or i18n.DEFAULT_LOCALE
-    return (i18n.normalize_locale(request.query_params.get("lang"))
-            or i18n.normalize_locale(request.cookies.get(i18n.LANG_COOKIE)) or default)
-
-
-def tr(request: Request, message: str, **variables: object) -> str:
-    """Translate a Python-side UI string (extracted with the keyword ``tr:2``)."""
-    return i18n.gettext(locale_of(request), message, **variables)
-
-
-def _lang_url(request: Request, lang: str) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", lang)]
-    return request.url.path + "?" + urlencode(params)
-
-
-def _me(session: Session, principal: Principal | None) -> dict[str, Any] | None:
-    if principal is None:
-        return None
-    user = session.get(User, principal.id) if principal.kind == "user" else None
-    org = session.get(Organization, principal.organization_id) if principal.organization_id else None
-    return {"principal": principal, "name": user.display_name if user else principal.name,
-            "username": principal.name, "org": org, "roles": sorted(principal.roles),
-            "is_admin": principal.is_admin}
-
-
-def is_htmx(request: Request) -> bool:
-    return (request.headers.get("hx-request") == "true"
-            and request.headers.get("hx-history-restore-request") != "true")
-
-
-def page(request: Request, template: str, *, session: Session | None = None, principal: Principal | None = None,
-         status: int = 200, **context: Any) -> HTMLResponse:
-    loc = locale_of(request)
-    other = "en" if loc == "zh_CN" else "zh_CN"
-    html = i18n.render(loc, template, request=request, me=_me(session, principal) if session else None,
-                       lang_switch={"url": _lang_url(request, other), "label": "English" if other == "en" else "中文"},
-                       path=request.url.path, **context)
-    resp = HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, "Vary": "HX-Request, Cookie"})
-    if i18n.normalize_locale(request.query_params.get("lang")):
-        resp.set_cookie(i18n.LANG_COOKIE, loc, max_age=365 * 24 * 3600, samesite="lax", httponly=True, path="/")
-    _refresh_token(request, principal, resp)
-    return resp
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
-def _set_token_cookie(request: Request, response: Response, token: str) -> None:
-    # A session cookie (no max-age): closing the browser on a shared workstation ends it; the token's own
-    # expiry and the server-side idle timeout still apply.
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=_secure(request), path="/")
-
-
-def _refresh_token(request: Request, principal: Principal | None, response: Response) -> None:
-    """Sliding expiry: while a user keeps working, re-issue the cookie token once half its life is gone
-    (the server-side session and its idle timeout stay the real limit)."""
-    token = request.cookies.get(COOKIE)
-    if principal is None or principal.kind != "user" or not token or request.headers.get("authorization"):
-        return
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-        exp, iat = int(claims["exp"]), int(claims["iat"])
-    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
-        return
-    if exp - utcnow().timestamp() < (exp - iat) / 2:
-        _set_token_cookie(request, response, auth.issue_token(principal)[0])
-
-
-def safe_next(target: str | None) -> str:
-    """Only redirect within the UI (no open redirect)."""
-    t = (target or "").strip()
-    parts = urlsplit(t)
-    if not t.startswith("/ui") or t.startswith("//") or "\\" in t or parts.scheme or parts.netloc:
-        return "/ui/"
-    return t
-
-
-def _check_origin(request: Request) -> None:
-    """Belt and braces next to SameSite=Lax: a form POST must come from this site."""
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
-        raise Forbidden("请求来源不被接受 / cross-site request refused")
-
-
-# --- errors as pages -------------------------------------------------------------------------------
-
-ERROR_TITLES = {400: N_("The request could not be processed"), 403: N_("Access denied"), 404: N_("Not found"),
-                409: N_("Conflict"), 410: N_("This record was deleted")}
-
-
-def error_page(request: Request, session: Session, principal: Principal | None, exc: ApiError,
-               **context: Any) -> HTMLResponse:
-    title = ERROR_TITLES.get(exc.status, N_("Something went wrong"))
-    return page(request, "error.html", session=session, principal=principal, status=exc.status,
-                title=title, message=exc.message, status_code=exc.status,
-                audited=isinstance(exc, AccessDenied), **context)
-
-
-def _settle(session: Session, exc: ApiError) -> None:
-    """What the API does at the end of a failed request: keep an audited denial, drop the rest."""
-    if exc.commit_session:
-        session.commit()
-    else:
-        session.rollback()
-
-
-def html_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
-    """Render service errors (400/403/404/410...) as a page; 401 still goes to the login redirect."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return fn(*args, **kwargs)
-        except Unauthorized:
-            raise
-        except ApiError as e:
-            session: Session = kwargs["session"]
-            _settle(session, e)
-            return error_page(kwargs["request"], session, kwargs.get("principal"), e)
-
-    return wrapper
-
-
 # --- sign in / out ---------------------------------------------------------------------------------
 
 @router.get("/login")
@@ -202,7 +71,7 @@ def login_submit(request: Request, session: DB, username: Annotated[str, Form()]
                     error=tr(request, "Enter your user name and password."))
     address = client_address(request)
     try:
-        _check_origin(request)
+        check_origin(request)
         user, us = auth.login(session, username, password, address=address, source="web")
     except ApiError as e:
         _settle(session, e)
@@ -219,7 +88,7 @@ def login_submit(request: Request, session: DB, username: Annotated[str, Form()]
 @router.post("/logout")
 def logout(request: Request, session: DB) -> Response:
     """End the server-side session (so the old token is refused) and clear the cookie."""
-    _check_origin(request)
+    check_origin(request)
     token = bearer_token(request)
     if token:
         try:
@@ -389,7 +258,7 @@ def break_glass_form(request: Request, session: DB, principal: CurrentPrincipal,
 def break_glass_submit(request: Request, session: DB, principal: CurrentPrincipal,
                        person_id: Annotated[str, Form()] = "", reason_code: Annotated[str, Form()] = "",
                        reason_text: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
-    _check_origin(request)
+    check_origin(request)
     target = safe_next(next or f"/ui/persons/{person_id}")
     try:
         access.start_break_glass(session, principal, person_id[:32], reason_code, reason_text)
@@ -406,7 +275,7 @@ def break_glass_submit(request: Request, session: DB, principal: CurrentPrincipa
 @html_errors
 def break_glass_end(bg_id: str, request: Request, session: DB, principal: CurrentPrincipal,
                     next: Annotated[str, Form()] = "") -> Response:
-    _check_origin(request)
+    check_origin(request)
     access.end_break_glass(session, principal, bg_id)
     return RedirectResponse(safe_next(next), status_code=303)
 
@@ -505,7 +374,7 @@ def audit_log(request: Request, session: DB, principal: CurrentPrincipal) -> Res
 @html_errors
 def audit_verify(request: Request, session: DB, principal: CurrentPrincipal) -> Response:
     _require_admin(principal)
-    _check_origin(request)
+    check_origin(request)
     started = dt.datetime.now(dt.UTC)
     checked, problems = audit.verify(session)
     verify = {"checked": checked, "problems": problems[:100], "more": max(0, len(problems) - 100),
@@ -521,6 +390,6 @@ def audit_verify(request: Request, session: DB, principal: CurrentPrincipal) -> 
 def audit_review(bg_id: str, request: Request, session: DB, principal: CurrentPrincipal,
                  outcome: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "") -> Response:
     _require_admin(principal)
-    _check_origin(request)
+    check_origin(request)
     access.review_break_glass(session, principal, bg_id, outcome, note.strip())
     return RedirectResponse("/ui/audit#reviews", status_code=303)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from onetrip.db import models  # noqa: F401 — registers every table
+from onetrip import schema  # noqa: F401 — registers every table
 from onetrip.db.base import Base
 from onetrip.db.session import make_engine
 

@@ -1,4 +1,7 @@
-"""Import every model so Alembic and create_all see the whole schema."""
+"""The whole schema: imports every model so Alembic (db/migrations/env.py) and create_all see every table.
+
+It sits in the top layer beside app and cli because it imports every domain; nothing below may import it
+(see the import contracts in pyproject.toml)."""
 
 from onetrip.access.models import BreakGlass, CareRelationship, Consent  # noqa: F401
 from onetrip.audit.models import AuditChainHead, AuditEvent  # noqa: F401

@@ -14,24 +14,22 @@ import re
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from onetrip.kit.clock import as_utc
+from onetrip.kit.clock import LOCAL_TZ, as_utc
 from onetrip.kit.masking import mask_id_number, mask_name, mask_phone
 from onetrip.registry.models import ORG_TYPE_LABELS
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent / "web"  # templates and catalogues stay beside the pages
 LOCALE_DIR = HERE / "locale"
 TEMPLATES = HERE / "templates"
 LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
 LANG_COOKIE = "lang"
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the county's wall clock; the database stores UTC
 
 
 def normalize_locale(value: str | None) -> str | None:
@@ -120,7 +118,7 @@ def extract_messages():
 
 def update_catalog(locale: str = "zh_CN") -> Path:
     """Merge newly extracted strings into ``locale``'s .po (new ones untranslated, changed ones fuzzy):
-    ``python -c "from onetrip.web.i18n import update_catalog; update_catalog()"``, then translate."""
+    ``python -c "from onetrip.api.i18n import update_catalog; update_catalog()"``, then translate."""
     from babel.messages.catalog import Catalog
     from babel.messages.pofile import write_po
 

@@ -1,0 +1,1 @@
+"""Persons and their patient records: the spine's person key (see models.py)."""
