@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # OneTrip one-command set-up.
 #   ./dev.sh demo   — install everything, load the synthetic demo district, serve on http://127.0.0.1:8000
-#   ./dev.sh test   — install everything (incl. test tools and Debian's chromium), run ruff and the whole
+#   ./dev.sh test   — install everything (incl. test tools and Debian's chromium), run ruff, the import
+#                     contracts and the whole
 #                     test suite on SQLite and PostgreSQL
 # Options pass through: ./dev.sh demo --residents 5000 --port 8080 ; ./dev.sh test -k fhir
 set -euo pipefail
@@ -80,6 +81,8 @@ case "$cmd" in
     ensure_postgres
     echo "==> ruff"
     .venv/bin/ruff check src tests bench
+    echo "==> import contracts (lint-imports: layers and independent domains, docs/architecture.md)"
+    .venv/bin/lint-imports --no-logo
     echo "==> pytest (SQLite + PostgreSQL), one worker per core (pytest-xdist; pass -n 0 for one process)"
     set +e
     .venv/bin/python -m pytest -n auto --maxprocesses 4 "$@"

@@ -38,7 +38,7 @@ from onetrip.kit.clock import LOCAL_TZ
 from onetrip.kit.errors import BadRequest, Forbidden
 from onetrip.kit.principal import Principal
 from onetrip.recognition.models import RecognitionDecision, RecognitionItem, RecognitionReason
-from onetrip.records.models import DiagnosticReport
+from onetrip.records.interface import DiagnosticReport
 from onetrip.registry.models import Department, Organization, Practitioner, User
 
 GROUPS = ("organization", "department", "item", "month")

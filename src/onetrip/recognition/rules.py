@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from onetrip.records.rules import is_recognition_mark, within_window
+from onetrip.records.interface import is_recognition_mark, within_window
 
 IMAGING_CATEGORIES = frozenset({"imaging", "ultrasound"})
 

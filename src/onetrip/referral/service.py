@@ -28,6 +28,7 @@ from onetrip.referral.models import Referral, ReferralFollowUp
 from onetrip.referral.states import Action, IllegalTransition, Status, next_status
 from onetrip.registry.models import Department, Organization, Practitioner, User
 from onetrip.rules.service import rule_values
+from onetrip.scheduling import interface as scheduling
 
 RULE_SET = "referral"
 DIRECTIONS = ("up", "down")
@@ -414,9 +415,7 @@ def schedule(session: Session, principal: Principal, referral_id: str, *, slot_i
         raise Conflict(f"转诊单状态为 {r.status}，不能预约 / cannot schedule a referral that is {r.status}") from None
     old = r.appointment_id
     if appointment_id:
-        from onetrip.scheduling.models import Appointment
-
-        appt = session.get(Appointment, appointment_id)
+        appt = session.get(scheduling.Appointment, appointment_id)
         if appt is None or appt.person_id != r.person_id or appt.status not in ("booked", "pending"):
             raise BadRequest("预约不存在或不属于该患者 / the appointment is not an active one of this patient",
                              expression=["appointment_id"])
@@ -434,10 +433,7 @@ def arrive(session: Session, principal: Principal, referral_id: str) -> Referral
     _require_side(principal, r, "receiver")
     _transition(session, principal, r, Action.arrive, clock.utcnow())
     if r.appointment_id:
-        from onetrip.scheduling import service as scheduling
-        from onetrip.scheduling.models import Appointment
-
-        appt = session.get(Appointment, r.appointment_id)
+        appt = session.get(scheduling.Appointment, r.appointment_id)
         if appt is not None and appt.status == "booked":
             scheduling.check_in(session, principal, appt.id)
     return r
@@ -469,21 +465,14 @@ ACTIONS: dict[str, Callable[..., Referral]] = {
 # --- appointments ------------------------------------------------------------------------------------
 
 def _book(session: Session, principal: Principal, r: Referral, slot_id: str | None, exam_code: str | None) -> None:
-    from onetrip.scheduling import service as scheduling
-    from onetrip.scheduling.models import Slot
-
-    slot = session.get(Slot, slot_id) if slot_id else None
+    slot, first_exam = scheduling.slot_and_first_exam(session, slot_id or "")
     if slot is None:
         raise NotFound("号源不存在 / slot not found", expression=["slot_id"])
     if slot.organization_id != r.to_organization_id:
         raise BadRequest("号源不属于接收机构 / the slot is not at the receiving institution", expression=["slot_id"])
-    if not exam_code:
-        from onetrip.scheduling.models import Resource
-
-        res = session.get(Resource, slot.resource_id)
-        exam_code = (res.exam_codes or [None])[0] if res else None
+    exam_code = exam_code or first_exam
     record_id = _booking_record(session, principal, r)
-    purpose = str(rule_values(session, "scheduling").get("reserved_purpose", "primary_care"))
+    purpose = scheduling.reserved_purpose(session)
     appt = scheduling.book(session, principal, slot_id=slot.id, patient_record_id=record_id,
                            exam_code=exam_code or "", channel="clinic", purpose=purpose)
     r.appointment_id, r.reserved_slot = appt.id, bool(appt.used_reserved)
@@ -508,18 +497,7 @@ def _booking_record(session: Session, principal: Principal, r: Referral) -> str:
 
 def _release_appointment(session: Session, principal: Principal | None, r: Referral, reason: str, *,
                          appointment_id: str | None = None) -> None:
-    from onetrip.scheduling import service as scheduling
-    from onetrip.scheduling.models import Appointment
-
-    aid = appointment_id or r.appointment_id
-    appt = session.get(Appointment, aid) if aid else None
-    if appt is None or appt.status not in ("booked", "pending"):
-        return
-    scheduling._release(session, appt, reason)  # noqa: SLF001 — give the place back, same transaction
-    audit.record(session, principal, "update", person_ids=[appt.person_id], what=[f"Appointment/{appt.id}"],
-                 detail={"status": "cancelled", "reason": reason})
-    record_event(session, "appointment.cancelled", "Appointment", appt.id, {"reason": reason},
-                 person_id=appt.person_id)
+    scheduling.release_appointment(session, principal, appointment_id or r.appointment_id, reason)
 
 
 # --- follow-ups (R2.5) -------------------------------------------------------------------------------

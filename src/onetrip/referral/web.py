@@ -26,6 +26,7 @@ from onetrip.referral.endpoints import referral_out
 from onetrip.referral.models import Referral
 from onetrip.referral.states import Status
 from onetrip.registry.models import Department, Organization
+from onetrip.scheduling import interface as scheduling
 
 router = APIRouter(prefix="/ui/referrals", include_in_schema=False)
 PAGE_SIZE = 30
@@ -38,9 +39,7 @@ def _orgs(session, ids) -> dict[str, Organization]:
 
 
 def _exam_names(session, locale: str) -> dict[str, str]:
-    from onetrip.scheduling import repository as sched_repo
-
-    return {c: (t.name_en if locale == "en" else t.name) for c, t in sched_repo.exam_types(session).items()}
+    return {c: (t.name_en if locale == "en" else t.name) for c, t in scheduling.exam_types(session).items()}
 
 
 def _minutes_left(r: Referral, now: dt.datetime) -> int | None:
@@ -104,20 +103,10 @@ def _reserved_slots(session, org_id: str | None, now: dt.datetime, limit: int = 
     """Free places held for referrals (号源下沉, R2.4) at the receiving institution, soonest first."""
     if not org_id:
         return []
-    from onetrip.rules.service import rule_values
-    from onetrip.scheduling import repository as sched_repo
-    from onetrip.scheduling.models import Resource, Slot
-
-    purpose = str(rule_values(session, "scheduling").get("reserved_purpose", "primary_care"))
-    types = sched_repo.exam_types(session)
-    rows = session.execute(
-        select(Slot, Resource).join(Resource, Resource.id == Slot.resource_id).where(
-            Slot.organization_id == org_id, Slot.reserved_purpose == purpose, Slot.blocked.is_(False),
-            Slot.reserved_booked < Slot.reserved, Slot.booked < Slot.capacity, Slot.start > now,
-            Slot.start < now + dt.timedelta(days=14))
-        .order_by(Slot.start, Resource.code).limit(limit)).all()
+    types = scheduling.exam_types(session)
     out = []
-    for slot, res in rows:
+    for place in scheduling.reserved_places(session, org_id, now, days=14, limit=limit):
+        slot, res = place.slot, place.resource
         for code in (res.exam_codes or [])[:3]:
             t = types.get(code)
             out.append({"value": f"{slot.id}|{code}", "date": local_date(slot.start).isoformat(),
