@@ -870,8 +870,8 @@ def cmd_read(args, kind: str) -> None:
 def cmd_cpu(args) -> None:
     """Single-core CPU cost per observation of the steps that do not touch the database: FHIR validation
     (fhir.resources, as on the ingest path), mapping to the service's input, HL7 v2 parsing."""
-    from onetrip.interop.fhir import mappers
     from onetrip.interop.hl7v2 import parser
+    from onetrip.kit import fhir as mappers
     from onetrip.kit.principal import Principal
     from onetrip.kit.scopes import parse_scopes
     from onetrip.records import fhir
@@ -897,13 +897,13 @@ def cmd_cpu(args) -> None:
     timed("validate_transaction_as_ingested_us_per_observation", lambda bs, rs: [
         (mappers.validate("Bundle", {**b, "entry": [{k: v for k, v in e.items() if k != "resource"} for e in b["entry"]]}),
          [mappers.validate(e["resource"]["resourceType"], e["resource"]) for e in b["entry"]]) for b in bs])
-    token = fhir._IN_VALIDATED_BUNDLE.set(True)
+    token = mappers._IN_VALIDATED_BUNDLE.set(True)
     try:
         timed("map_to_service_input_us_per_observation", lambda bs, rs: [
             fhir.observation_in(None, {**e["resource"], "subject": {"reference": "Patient/x"}}, principal)
             for b in bs for e in b["entry"] if e["resource"]["resourceType"] == "Observation"])
     finally:
-        fhir._IN_VALIDATED_BUNDLE.reset(token)
+        mappers._IN_VALIDATED_BUNDLE.reset(token)
     msgs = [oru_message(r, f"V{i}") for i, r in enumerate(reports)]
     timed("hl7_parse_us_per_observation", lambda bs, rs: [parser.parse(m) for m in msgs])
     out["uptime_after"] = uptime()

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from onetrip import __version__
 from onetrip.analytics.endpoints import router as analytics_api_router
-from onetrip.analytics.fhir import router as analytics_fhir_router
 from onetrip.analytics.web import router as analytics_web_router
 from onetrip.api import errors
 from onetrip.api.auth import router as auth_router
@@ -22,22 +21,16 @@ from onetrip.config import Settings, get_settings
 from onetrip.db.session import make_engine
 from onetrip.family.endpoints import devices_router as family_devices_router
 from onetrip.family.endpoints import router as family_api_router
-from onetrip.family.fhir import router as family_fhir_router
 from onetrip.family.web import router as family_web_router
-from onetrip.interop.fhir.match import router as fhir_match_router
 from onetrip.interop.fhir.router import router as fhir_router
 from onetrip.notify.endpoints import router as notify_api_router
-from onetrip.notify.fhir import router as notify_fhir_router
 from onetrip.notify.web import router as notify_web_router
 from onetrip.recognition.cds_hooks import router as recognition_cds_router
 from onetrip.recognition.endpoints import router as recognition_api_router
 from onetrip.records.endpoints import router as records_api_router
-from onetrip.records.fhir import router as records_fhir_router
 from onetrip.referral.endpoints import router as referral_api_router
-from onetrip.referral.fhir import router as referral_fhir_router
 from onetrip.referral.web import router as referral_web_router
 from onetrip.scheduling.endpoints import router as scheduling_api_router
-from onetrip.scheduling.fhir import router as scheduling_fhir_router
 from onetrip.scheduling.web import router as scheduling_web_router
 from onetrip.web.mpi import router as web_mpi_router
 from onetrip.web.records import router as web_records_router
@@ -83,15 +76,7 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.include_router(recognition_api_router)  # /api/recognition/check, /decisions
     app.include_router(recognition_cds_router)  # CDS Hooks: /cds-services
     app.include_router(notify_api_router)  # /api/notify: webhooks, delivery log, redeliver
-    # Routers with FHIR paths of their own come before the main FHIR router and its catch-all.
-    app.include_router(fhir_match_router)  # Patient/$match
-    app.include_router(scheduling_fhir_router)  # Schedule, Slot, Appointment, $find/$hold/$book
-    app.include_router(family_fhir_router)  # Observation: self-check readings here, others on to records
-    app.include_router(referral_fhir_router)  # ServiceRequest (referral) + Task; hands other ServiceRequests on
-    app.include_router(records_fhir_router)  # DiagnosticReport, Observation, ImagingStudy, ServiceRequest, Bundles
-    app.include_router(notify_fhir_router)  # Subscription (R4 rest-hook)
-    app.include_router(analytics_fhir_router)  # Encounter create/read (issue 8)
-    app.include_router(fhir_router)
+    app.include_router(fhir_router)  # /fhir/R4: the one FHIR façade, built from every domain's declared types
     app.include_router(analytics_api_router)  # /api/indicators, /api/cockpit, /api/reports
     app.include_router(web_router)
     app.include_router(web_mpi_router)

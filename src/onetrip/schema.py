@@ -13,7 +13,6 @@ from onetrip.identity.models import (  # noqa: F401
     Person,
     PersonMerge,
 )
-from onetrip.interop.fhir.models import ResourceVersion  # noqa: F401
 from onetrip.interop.hl7v2.models import InboxMessage  # noqa: F401
 from onetrip.outbox.models import OutboxEvent  # noqa: F401
 from onetrip.records.models import (  # noqa: F401
@@ -41,6 +40,7 @@ from onetrip.scheduling.models import (  # noqa: F401
     Slot,
     WeeklyTemplate,
 )
+from onetrip.versions.models import ResourceVersion  # noqa: F401
 
 # isort: split
 from onetrip.recognition.models import (  # noqa: F401

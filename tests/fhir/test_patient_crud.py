@@ -9,7 +9,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
-from onetrip.interop.fhir.mappers import MRN_SYSTEM_PREFIX, RESIDENT_ID_SYSTEM, V2_0203
+from onetrip.identity.fhir import MRN_SYSTEM_PREFIX, RESIDENT_ID_SYSTEM, V2_0203
 from onetrip.kit.identifiers import make_resident_id
 from tests.factories import auth, token
 

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from onetrip.audit.models import AuditEvent
 from onetrip.identity import mpi
+from onetrip.identity.fhir import RESIDENT_ID_SYSTEM
 from onetrip.identity.models import PatientRecord
-from onetrip.interop.fhir.mappers import RESIDENT_ID_SYSTEM, model_class
+from onetrip.kit.fhir import model_class
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import cli_principal
 from tests.factories import auth, register_patient, token
@@ -22,19 +23,13 @@ FHIR = {"Content-Type": "application/fhir+json"}
 
 @pytest.fixture(scope="module")
 def mclient(db):
-    """The app with the $match router mounted in front (as the lead wires it in app.py)."""
+    """The app as served: $match is an operation the FHIR façade routes (identity declares it)."""
     from fastapi.testclient import TestClient
 
     from onetrip.app import create_app
     from onetrip.config import Settings
-    from onetrip.interop.fhir.match import router as match_router
 
     app = create_app(Settings(database_url=db.url), factory=db.factory)
-    n = len(app.router.routes)
-    app.include_router(match_router)
-    added = app.router.routes[n:]
-    del app.router.routes[n:]
-    app.router.routes[0:0] = added
     with TestClient(app) as c:
         yield c
 

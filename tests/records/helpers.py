@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from onetrip.interop.fhir.mappers import MRN_SYSTEM_PREFIX, RESIDENT_ID_SYSTEM, V2_0203
+from onetrip.identity.fhir import MRN_SYSTEM_PREFIX, RESIDENT_ID_SYSTEM, V2_0203
 
 LIS = "urn:oid:2.16.156.99.1.lis"  # a sender's report-number system
 

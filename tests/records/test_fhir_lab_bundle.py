@@ -10,7 +10,7 @@ from onetrip.audit.models import AuditEvent
 from onetrip.kit.principal import Principal
 from onetrip.kit.scopes import parse_scopes
 from onetrip.outbox.models import OutboxEvent
-from onetrip.records import service
+from onetrip.records import observations, service
 from onetrip.records.models import DiagnosticReport, Observation
 from onetrip.records.schemas import ObservationIn, ReportIn
 from tests.factories import auth, register_patient
@@ -160,9 +160,9 @@ def test_a_lost_race_on_a_planned_observation_keeps_the_report_consistent(db, wo
                          identifier_value=v, effective_at=report(pid)["effectiveDateTime"], value_quantity=5.0,
                          resource={"resourceType": "Observation"}) for v in idents]
     with db.session() as s:
-        planned = service.plan_observations(s, principal, obs)
+        planned = observations.plan(s, principal, obs)
         # the concurrent sender's row (written here: SQLite has one writer at a time)
-        winner = service.ingest_observation(s, principal, obs[0]).row.id
+        winner = observations.store_one(s, principal, obs[0]).row.id
         data = ReportIn(organization_id=world.org_a, patient_record_id=pid, identifier_system=LIS,
                         identifier_value=uid(), effective_at=obs[0].effective_at, result_ids=planned.ids,
                         resource={"resourceType": "DiagnosticReport",

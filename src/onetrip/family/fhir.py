@@ -1,45 +1,36 @@
-"""FHIR R4 for self-check readings: ``POST /fhir/R4/Observation`` and ``GET /fhir/R4/Observation/{id}``.
+"""FHIR R4 self-check readings, a variant of ``Observation`` (whose primary provider is records).
 
-Included before the records router: an Observation that ``readings.is_self_check`` claims (BP panel
-85354-9 with components 8480-6 / 8462-4, or a glucose code such as 2339-0 / 1558-6 marked as measured by the
-patient or a device) is stored as a reading; every other Observation is handed to the records service unchanged
-(``records.fhir.create``), so there is one store per kind of data and one URL for clients.
+The façade (``onetrip.interop.fhir``) asks this variant first: an Observation that ``readings.is_self_check``
+claims (BP panel 85354-9 with components 8480-6 / 8462-4, or a glucose code such as 2339-0 / 1558-6 marked
+as measured by the patient or a device) is stored as a reading; every other Observation goes to the shared
+results store, so there is one store per kind of data and one URL for clients. A read by id answers a
+reading when the id is one, else the results store answers.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from onetrip.access import service as access
-from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.family import readings
 from onetrip.family.models import Reading
-from onetrip.identity.models import PatientRecord, Person
-from onetrip.interop.fhir import mappers
-from onetrip.interop.fhir.router import Resource, base_url, fhir_response
+from onetrip.identity.fhir import RESIDENT_ID_SYSTEM
 from onetrip.kit.errors import BadRequest
-from onetrip.records import fhir as records_fhir
-from onetrip.records import service as records_service
-
-router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4 self-check readings"])
+from onetrip.kit.fhir import Context, Created, Variant, parse_datetime, ref_id, validate
+from onetrip.persons.models import PatientRecord, Person
 
 
 def _person_of(session, body: dict) -> str:
     subject = body.get("subject") or {}
-    ref = subject.get("reference") or ""
-    if ref.startswith("Patient/"):
-        rec = session.get(PatientRecord, mappers.ref_id(subject, "Patient"))
+    reference = subject.get("reference") or ""
+    if reference.startswith("Patient/"):
+        rec = session.get(PatientRecord, ref_id(subject, "Patient"))
         if rec is None or rec.deleted_at is not None:
             raise BadRequest("患者不存在 / the referenced Patient does not exist", code="not-found",
                              expression=["subject"])
         return rec.person_id
     ident = subject.get("identifier") or {}
-    if ident.get("system") == mappers.RESIDENT_ID_SYSTEM and ident.get("value"):
-        from sqlalchemy import select
-
+    if ident.get("system") == RESIDENT_ID_SYSTEM and ident.get("value"):
         person = session.scalars(select(Person).where(Person.id_number == str(ident["value"]).upper())).first()
         if person is not None:
             return person.id
@@ -48,40 +39,36 @@ def _person_of(session, body: dict) -> str:
                      "ID identifier", expression=["subject"])
 
 
-@router.post("/Observation", status_code=201, name="create_Observation_with_readings")
-def create_observation(request: Request, session: DB, principal: CurrentPrincipal, body: Resource,
-                       if_none_exist: Annotated[str | None, Header()] = None) -> JSONResponse:
-    """Create an Observation. Self-check BP and glucose readings (kiosk, home device) are stored as
-    readings and may raise an alert for the family-doctor team; laboratory results go to the shared
-    results store (idempotent on the sender's identifier; ``If-None-Exist`` supported there)."""
-    if not readings.is_self_check(body):
-        status, out = records_fhir.create(session, principal, "Observation", body, if_none_exist)
-        return fhir_response(out, status, location=f"{base_url(request)}/Observation/{out['id']}/_history/1")
-    require_scope(principal, "Observation", "c")
-    mappers.validate("Observation", body)
+def create_reading(ctx: Context, body: dict) -> Created:
+    """Self-check BP and glucose readings (kiosk, home device) are stored as readings and may raise an
+    alert for the family-doctor team."""
+    session, principal = ctx.session, ctx.principal
+    validate("Observation", body)
     person_id = _person_of(session, body)
     if not principal.is_operator:
         access.require_read(session, principal, person_id, f"Patient/{person_id}")
     fields = readings.reading_from_fhir(body)
     effective = body.get("effectiveDateTime") or (body.get("effectivePeriod") or {}).get("start")
-    at = records_fhir._datetime(effective, "effective") if effective else None
+    at = parse_datetime(effective, "effective") if effective else None
     ident = next((i for i in body.get("identifier") or [] if i.get("system") and i.get("value")), None)
     source = "kiosk" if principal.organization_id else "fhir"
     r, created = readings.store_reading(session, principal, person_id=person_id, measured_at=at, source=source,
                                         source_system=ident["system"] if ident else None,
                                         source_id=ident["value"] if ident else None, resource=body, **fields)
-    out = readings.reading_to_fhir(r)
-    return fhir_response(out, 201 if created else 200, location=f"{base_url(request)}/Observation/{r.id}/_history/1")
+    return Created(readings.reading_to_fhir(r), 201 if created else 200,
+                   location=f"{ctx.base}/Observation/{r.id}/_history/1")
 
 
-@router.get("/Observation/{rid}", name="read_Observation_with_readings")
-def read_observation(rid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
-    """Read an Observation: a self-check reading, or a shared result (access policy; audited)."""
-    require_scope(principal, "Observation", "r")
-    r = session.get(Reading, rid)
+def read_reading(ctx: Context, rid: str) -> dict | None:
+    """A self-check reading (access policy; audited), or None when the id is not a reading's."""
+    r = ctx.session.get(Reading, rid)
     if r is None:
-        from onetrip.records.models import Observation
+        return None
+    access.require_read(ctx.session, ctx.principal, r.person_id, f"Observation/{r.id}")
+    return readings.reading_to_fhir(r)
 
-        return fhir_response(records_fhir.to_fhir(session, records_service.read(session, principal, Observation, rid)))
-    access.require_read(session, principal, r.person_id, f"Observation/{r.id}")
-    return fhir_response(readings.reading_to_fhir(r))
+
+VARIANTS = {
+    "Observation": Variant("self-check readings (family)", claims=readings.is_self_check, create=create_reading,
+                           read=read_reading),
+}

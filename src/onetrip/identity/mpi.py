@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
+from onetrip.identity import mapping as patient_fhir
 from onetrip.identity import matching
 from onetrip.identity import repository as repo
 from onetrip.identity.models import MatchModel, MatchReview, NotAMatch, PatientRecord, Person, PersonMerge
-from onetrip.interop.fhir.history import snapshot_patient
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import BadRequest, Conflict, NotFound
 from onetrip.kit.names import name_pinyin
@@ -384,7 +384,7 @@ def link_record(session: Session, principal: Principal, record_id: str, to_perso
                     merged_by=_actor(principal))
     session.add(m)
     session.flush()
-    snapshot_patient(session, rec, "PUT")
+    patient_fhir.snapshot_patient(session, rec, "PUT")
     audit.record(session, principal, "update", person_ids=[src.id, to.id], what=[f"Patient/{rec.id}"] * 2,
                  detail={"mpi": "link", "merge": m.id, "from": src.id, "to": to.id})
     record_event(session, "person.linked", "Patient", rec.id,
@@ -427,7 +427,7 @@ def merge_persons(session: Session, principal: Principal, survivor_id: str, merg
     session.add(m)
     session.flush()
     for r in moving:
-        snapshot_patient(session, r, "PUT")
+        patient_fhir.snapshot_patient(session, r, "PUT")
     audit.record(session, principal, "update", person_ids=[survivor.id, merged.id],
                  what=[f"Person/{survivor.id}", f"Person/{merged.id}"],
                  detail={"mpi": "merge", "merge": m.id, "survivor": survivor.id, "merged": merged.id})
@@ -471,7 +471,7 @@ def unmerge(session: Session, principal: Principal, merge_id: str) -> PersonMerg
         item.status, item.merge_id = "open", None  # the decision was undone: back in the queue
     session.flush()
     for r in records:
-        snapshot_patient(session, r, "PUT")
+        patient_fhir.snapshot_patient(session, r, "PUT")
     audit.record(session, principal, "update", person_ids=list(persons), what=[f"Person/{p}" for p in persons],
                  detail={"mpi": "unmerge", "merge": m.id})
     record_event(session, "person.unmerged", "Person", m.merged_person_id,

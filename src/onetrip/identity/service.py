@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
+from onetrip.identity import mapping as patient_fhir
 from onetrip.identity import matching, mpi
 from onetrip.identity import repository as repo
 from onetrip.identity.models import PatientRecord, Person
 from onetrip.identity.schemas import PatientInput, SearchParams
-from onetrip.interop.fhir.history import snapshot_patient
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest, Gone, NotFound, PreconditionFailed
 from onetrip.kit.identifiers import IdentifierError, normalize_phone, normalize_sex, parse_resident_id
@@ -171,7 +171,7 @@ def register(session: Session, principal: Principal, data: PatientInput) -> Pati
                         **{f: getattr(data, f) for f in ADDRESS_FIELDS})
     session.add(rec)
     session.flush()
-    snapshot_patient(session, rec, "POST")
+    patient_fhir.snapshot_patient(session, rec, "POST")
     audit.record(session, principal, "create", person_ids=[person.id], what=[f"Patient/{rec.id}"])
     record_event(session, "patient.created", "Patient", rec.id,
                  {"organization_id": rec.organization_id, "link_method": method}, person_id=person.id)
@@ -218,7 +218,7 @@ def update(session: Session, principal: Principal, record_id: str, data: Patient
         setattr(rec, f, getattr(data, f))
     rec.updated_at = utcnow()
     session.flush()
-    snapshot_patient(session, rec, "PUT")
+    patient_fhir.snapshot_patient(session, rec, "PUT")
     audit.record(session, principal, "update", person_ids=[rec.person_id], what=[f"Patient/{rec.id}"])
     record_event(session, "patient.updated", "Patient", rec.id, {"version": rec.version_id}, person_id=rec.person_id)
     if demographics_changed and not (id_changed and rec.link_method == "id_number"):
@@ -239,7 +239,7 @@ def delete(session: Session, principal: Principal, record_id: str) -> PatientRec
     if rec.deleted_at is None:
         rec.deleted_at, rec.active = utcnow(), False
         session.flush()
-        snapshot_patient(session, rec, "DELETE")
+        patient_fhir.snapshot_patient(session, rec, "DELETE")
         audit.record(session, principal, "delete", person_ids=[rec.person_id], what=[f"Patient/{rec.id}"])
         record_event(session, "patient.deleted", "Patient", rec.id, {}, person_id=rec.person_id)
     return rec

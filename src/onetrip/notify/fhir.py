@@ -17,26 +17,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Body, Request, Response
-from fastapi.responses import JSONResponse
-
-from onetrip.api.deps import DB, CurrentPrincipal, require_scope
-from onetrip.interop.fhir import mappers
-from onetrip.interop.fhir.router import _params, base_url, fhir_response
-from onetrip.interop.fhir.search import bundle, check_params, count_offset
 from onetrip.kit.errors import BadRequest, Unprocessable
+from onetrip.kit.fhir import Context, Created, Page, ResourceType, instant, params, require_scope, validate
 from onetrip.notify import service
 from onetrip.notify.models import Subscription
 
-router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4 Subscription"])
-Resource_ = Annotated[dict[str, Any], Body(media_type="application/fhir+json")]
 SECRET_EXT = "urn:onetrip:sd:notify-secret"
 EVENT_TYPES_EXT = "urn:onetrip:sd:notify-event-types"
 _CRITERIA = re.compile(r"^([A-Z][A-Za-z]{1,31})\??(.*)$")
-SEARCH = {"status", "type", "url", "criteria", "payload"}
+SEARCH = params(("status", "token"), ("type", "token"), ("url", "uri"), ("criteria", "string"), ("payload", "token"))
 
 
 def parse_criteria(criteria: str) -> tuple[str, list[str]]:
@@ -61,7 +53,7 @@ def parse_criteria(criteria: str) -> tuple[str, list[str]]:
 def to_fhir(sub: Subscription, *, with_secret: bool = False) -> dict:
     body: dict[str, Any] = {
         "resourceType": "Subscription", "id": sub.id,
-        "meta": {"versionId": str(sub.version_id), "lastUpdated": mappers.instant(sub.updated_at)},
+        "meta": {"versionId": str(sub.version_id), "lastUpdated": instant(sub.updated_at)},
         "status": "active" if sub.active else "off", "reason": sub.name,
         "criteria": sub.criteria or f"{sub.aggregate_type or 'Resource'}?event={','.join(sub.event_types)}",
         "channel": {"type": "rest-hook", "endpoint": sub.endpoint,
@@ -71,15 +63,15 @@ def to_fhir(sub: Subscription, *, with_secret: bool = False) -> dict:
         "extension": [{"url": EVENT_TYPES_EXT, "valueString": ",".join(sub.event_types)}],
     }
     if sub.ends_at:
-        body["end"] = mappers.instant(sub.ends_at)
+        body["end"] = instant(sub.ends_at)
     if with_secret:
         body["extension"].append({"url": SECRET_EXT, "valueString": sub.secret})
-    mappers.validate("Subscription", body)
+    validate("Subscription", body)
     return body
 
 
 def from_fhir(body: dict) -> service.SubscriptionInput:
-    mappers.validate("Subscription", body)
+    validate("Subscription", body)
     status = body.get("status")
     if status not in ("requested", "active", "off"):
         raise BadRequest("status 应为 requested、active 或 off / status must be requested, active or off (error "
@@ -119,30 +111,23 @@ def _admin(principal, permission: str) -> None:
     service.require_operator(principal)
 
 
-@router.post("/Subscription", status_code=201)
-def create_subscription(request: Request, session: DB, principal: CurrentPrincipal, body: Resource_) -> JSONResponse:
+def create_subscription(ctx: Context, body: dict) -> Created:
     """Register a rest-hook Subscription; the answer's ``urn:onetrip:sd:notify-secret`` extension carries
     the HMAC signing secret (shown only here)."""
-    _admin(principal, "c")
-    sub = service.create_subscription(session, principal, from_fhir(body))
-    return fhir_response(to_fhir(sub, with_secret=True), 201,
-                         location=f"{base_url(request)}/Subscription/{sub.id}/_history/{sub.version_id}")
+    sub = service.create_subscription(ctx.session, ctx.principal, from_fhir(body))
+    return Created(to_fhir(sub, with_secret=True), 201)
 
 
-@router.get("/Subscription")
-def search_subscriptions(request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+def search_subscriptions(ctx: Context, p: dict[str, str], count: int, offset: int) -> Page:
     """Search by ``status`` (active | off), ``type`` (rest-hook), ``url`` (the endpoint), ``criteria``,
     ``payload``."""
-    _admin(principal, "s")
-    p = check_params(_params(request), SEARCH, "Subscription")
-    count, offset = count_offset(p)
     if p.get("status") and p["status"] not in ("active", "off", "requested", "error"):
         raise BadRequest("status 应为 active 或 off / status must be active or off")
     if p.get("type") and p["type"] != "rest-hook":
         subs: list[Subscription] = []
     else:
         active = {"active": True, "off": False}.get(p.get("status", ""))
-        subs = service.list_subscriptions(session, active=active, limit=10_000)
+        subs = service.list_subscriptions(ctx.session, active=active, limit=10_000)
         if p.get("status") in ("requested", "error"):
             subs = []
         if p.get("url"):
@@ -152,26 +137,26 @@ def search_subscriptions(request: Request, session: DB, principal: CurrentPrinci
         if "payload" in p:
             subs = [s for s in subs if (s.payload == "full") == (p["payload"] == "application/json")]
     page = subs[offset:offset + count]
-    return fhir_response(bundle([to_fhir(s) for s in page], base_url(request), "Subscription", p, count, offset,
-                                offset + count < len(subs), total=len(subs)))
+    return Page([to_fhir(s) for s in page], offset + count < len(subs), total=len(subs))
 
 
-@router.get("/Subscription/{sub_id}")
-def read_subscription(sub_id: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
-    _admin(principal, "r")
-    return fhir_response(to_fhir(service.get_subscription(session, sub_id)))
+def read_subscription(ctx: Context, sub_id: str) -> dict:
+    """Read a Subscription (without its secret); 410 once deleted."""
+    return to_fhir(service.get_subscription(ctx.session, sub_id))
 
 
-@router.delete("/Subscription/{sub_id}", status_code=204)
-def delete_subscription(sub_id: str, session: DB, principal: CurrentPrincipal) -> Response:
+def delete_subscription(ctx: Context, sub_id: str) -> None:
     """Stop the Subscription; a later read answers 410 Gone. Its delivery log is kept."""
-    _admin(principal, "d")
-    service.delete_subscription(session, principal, sub_id)
-    return Response(status_code=204)
+    service.delete_subscription(ctx.session, ctx.principal, sub_id)
 
 
-@router.api_route("/Subscription/{sub_id}", methods=["PUT", "PATCH"], include_in_schema=False)
-def update_not_supported(sub_id: str) -> JSONResponse:
-    raise BadRequest("不支持修改订阅，请删除后重建，或用 PATCH /api/notify/subscriptions/{id} / updating a "
-                     "Subscription is not supported: delete and create it again, or use PATCH "
-                     "/api/notify/subscriptions/{id}", status=405, code="not-supported")
+NO_UPDATE = ("不支持修改订阅，请删除后重建，或用 PATCH /api/notify/subscriptions/{id} / updating a "
+             "Subscription is not supported: delete and create it again, or use PATCH "
+             "/api/notify/subscriptions/{id}")
+
+RESOURCES = [
+    ResourceType("Subscription", read=read_subscription, search=search_subscriptions, search_params=SEARCH,
+                 create=create_subscription, delete=delete_subscription, authorize=_admin,
+                 refusals={"PUT": NO_UPDATE, "PATCH": NO_UPDATE},
+                 doc="R4 rest-hook Subscription fed from the outbox (criteria: <type>[?event=...])."),
+]

@@ -1,48 +1,51 @@
 """FHIR R4 for shared results: DiagnosticReport, Observation, ImagingStudy, ServiceRequest (create,
-conditional create with ``If-None-Exist: identifier=system|value``, read, search) and ``POST /fhir/R4``
-with ``transaction`` (all or nothing, one database transaction) or ``batch`` (an outcome per entry)
-Bundles, whose Patient entries go through the identity service.
+conditional create with ``If-None-Exist: identifier=system|value``, read, search), declared for the FHIR
+façade (``onetrip.interop.fhir``), which also runs ``transaction`` and ``batch`` Bundles through these
+creates; a transaction of one laboratory report with its observations, and a transaction's observations,
+are stored in one go (``transaction_shortcut``, ``create_group``).
 
-Incoming resources are validated with ``fhir.resources.R4B`` (``interop.fhir.mappers.validate``) and then
-mapped onto the records service's input shapes. The stored resource is returned on read, with our ids.
+Incoming resources are validated with ``fhir.resources.R4B`` (``kit.fhir.validate``) and then mapped onto
+the records service's input shapes. The stored resource is returned on read, with our ids.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import and_, select
 
 from onetrip.access import service as access
-from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.audit import service as audit
-from onetrip.identity import service as identity
-from onetrip.identity.models import PatientRecord
-from onetrip.interop.fhir import mappers
-from onetrip.interop.fhir.router import (
-    Resource,
-    base_url,
-    fhir_response,
-    find_patient_if_none_exist,
-)
-from onetrip.interop.fhir.search import bundle, check_params, count_offset, parse_date
 from onetrip.kit.clock import LOCAL_TZ
-from onetrip.kit.errors import ApiError, BadRequest, operation_outcome
+from onetrip.kit.errors import ApiError, BadRequest
+from onetrip.kit.fhir import (
+    Context,
+    Created,
+    Page,
+    ResourceType,
+    check_params,
+    entry_error,
+    entry_request,
+    in_validated_bundle,
+    instant,
+    params,
+    parse_date,
+    parse_datetime,
+    ref_id,
+    require_scope,
+    resolve,
+    validate,
+)
 from onetrip.kit.principal import Principal
+from onetrip.persons.models import PatientRecord
 from onetrip.records import repository as repo
 from onetrip.records import rules, service
 from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation, ServiceRequest
 from onetrip.records.schemas import ImagingStudyIn, ObservationIn, ReportIn, ServiceRequestIn
-from onetrip.registry.models import Organization
-
-router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4 results"])
 
 RECOGNITION_MARK_EXT = "urn:onetrip:sd:recognition-mark"  # 互认标识 (RULES R1.4)
 LOCAL_CODE_PREFIX = "urn:onetrip:cs:local"  # + ":" + organization code: an institution's own item codes
@@ -51,32 +54,24 @@ CHINA_TZ = LOCAL_TZ  # a time without an offset is local (Asia/Shanghai)
 MODELS = {"DiagnosticReport": DiagnosticReport, "Observation": Observation, "ImagingStudy": ImagingStudy,
           "ServiceRequest": ServiceRequest}
 SEARCH_PARAMS = {
-    "DiagnosticReport": {"patient", "subject", "category", "code", "date", "identifier"},
-    "Observation": {"patient", "subject", "category", "code", "date", "identifier"},
-    "ImagingStudy": {"patient", "subject", "modality", "date", "identifier"},
-    "ServiceRequest": {"patient", "subject", "code", "authored", "identifier"},
+    "DiagnosticReport": params(("patient", "reference"), ("subject", "reference"), ("category", "token"),
+                               ("code", "token"), ("date", "date"), ("identifier", "token")),
+    "Observation": params(("patient", "reference"), ("subject", "reference"), ("category", "token"),
+                          ("code", "token"), ("date", "date"), ("identifier", "token")),
+    "ImagingStudy": params(("patient", "reference"), ("subject", "reference"), ("modality", "token"),
+                           ("date", "date"), ("identifier", "token")),
+    "ServiceRequest": params(("patient", "reference"), ("subject", "reference"), ("code", "token"),
+                             ("authored", "date"), ("identifier", "token")),
 }
 DATE_COLUMNS = {"DiagnosticReport": "effective_at", "Observation": "effective_at", "ImagingStudy": "started_at",
                 "ServiceRequest": "authored_at"}
-BUNDLE_ORDER = ("Patient", "ServiceRequest", "Observation", "ImagingStudy", "DiagnosticReport")
-# Set while the entries of a batch Bundle are processed: ``process_bundle`` has validated the whole Bundle,
-# which validates every entry's resource as its own type, so an entry is not validated a second time.
-_IN_VALIDATED_BUNDLE: contextvars.ContextVar[bool] = contextvars.ContextVar("in_validated_bundle", default=False)
-
+# The order a Bundle's entries are created in (after Patient entries): what is referenced exists first.
+BUNDLE_RANK = {"ServiceRequest": 1, "Observation": 2, "ImagingStudy": 3, "DiagnosticReport": 4}
+ACCEPTED = ("Observation", "DiagnosticReport")
 
 # --- FHIR → service input --------------------------------------------------------------------------
 
-def _datetime(value: str | None, field: str) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        if len(value) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), CHINA_TZ).astimezone(dt.UTC)
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{field} 时间格式无效 / {field} is not a dateTime this server accepts: {value!r}",
-                         expression=[field]) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TZ)).astimezone(dt.UTC)
+_datetime = parse_datetime
 
 
 def _identifier(body: dict) -> tuple[str, str]:
@@ -104,7 +99,7 @@ def _codes(concept: dict | None) -> dict[str, str | None]:
 def _org_ref(refs: list[dict] | None) -> str | None:
     for ref in refs or []:
         if isinstance(ref.get("reference"), str) and ref["reference"].split("/")[-2:-1] == ["Organization"]:
-            return mappers.ref_id(ref, "Organization")
+            return ref_id(ref, "Organization")
     return None
 
 
@@ -112,7 +107,7 @@ def _subject(session, body: dict, organization_id: str | None, principal: Princi
     """The patient (record id or MRN) and the issuing organization (explicit, the caller's, or the
     patient record's)."""
     subject = body.get("subject") or {}
-    record_id = mappers.ref_id(subject, "Patient") if subject.get("reference") else None
+    record_id = ref_id(subject, "Patient") if subject.get("reference") else None
     mrn = (subject.get("identifier") or {}).get("value")
     org = organization_id or principal.organization_id
     if org is None and record_id:
@@ -136,8 +131,8 @@ def _build(cls, **kw):
 
 
 def _common(session, rtype: str, body: dict, org: str | None, principal: Principal) -> dict[str, Any]:
-    if not _IN_VALIDATED_BUNDLE.get():
-        mappers.validate(rtype, body)
+    if not in_validated_bundle():
+        validate(rtype, body)
     system, value = _identifier(body)
     return {**_subject(session, body, org, principal), "identifier_system": system, "identifier_value": value,
             "status": body.get("status") or "unknown", "resource": body}
@@ -172,8 +167,8 @@ def report_in(session, body: dict, principal: Principal) -> ReportIn:
                          expression=["effective"])
     mark = next((e.get("valueString") for e in body.get("extension") or [] if e.get("url") == RECOGNITION_MARK_EXT),
                 None)
-    results = [mappers.ref_id(r, "Observation") for r in body.get("result") or []]
-    based_on = [mappers.ref_id(r, "ServiceRequest") for r in body.get("basedOn") or []]
+    results = [ref_id(r, "Observation") for r in body.get("result") or []]
+    based_on = [ref_id(r, "ServiceRequest") for r in body.get("basedOn") or []]
     return _build(ReportIn, **c, **_codes(body.get("code")), category=category, section=section,
                   effective_at=effective, issued=_datetime(body.get("issued"), "issued"),
                   conclusion=body.get("conclusion"), recognition_mark=mark,
@@ -211,7 +206,7 @@ _INGEST = {
 # --- stored row → FHIR -----------------------------------------------------------------------------
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return mappers.instant(value) if value else None
+    return instant(value) if value else None
 
 
 def to_fhir(session, row) -> dict:
@@ -265,6 +260,21 @@ def to_fhir(session, row) -> dict:
     return out
 
 
+def fhir_results(session, items) -> list[dict]:
+    """The FHIR resources of timeline items (``records.schemas.TimelineItem``): each DiagnosticReport
+    followed by its Observations, each ImagingStudy; items whose row is gone are left out."""
+    out: list[dict] = []
+    for item in items:
+        model = DiagnosticReport if item.resource_type == "DiagnosticReport" else ImagingStudy
+        row = session.get(model, item.id)
+        if row is None:
+            continue
+        out.append(to_fhir(session, row))
+        if model is DiagnosticReport:
+            out += [to_fhir(session, o) for o in repo.observations_of_report(session, row.id)]
+    return out
+
+
 # --- create / conditional create (shared by single creates and bundles) ---------------------------
 
 def _if_none_exist(query: str, rtype: str) -> tuple[str, str]:
@@ -285,16 +295,7 @@ def _minimal(row) -> dict:
 def create(session, principal: Principal, rtype: str, body: Any, if_none_exist: str | None, *,
            minimal: bool = False) -> tuple[int, dict]:
     """Create one resource (or find it): (HTTP status, resource). ``minimal``: only its type, id and
-    version are returned (``Prefer: return=minimal``)."""
-    require_scope(principal, rtype, "c")
-    if rtype == "Patient":
-        data = mappers.patient_from_fhir(body, principal.organization_id)
-        rec = find_patient_if_none_exist(session, principal, if_none_exist, "ifNoneExist") if if_none_exist else None
-        status = 200 if rec is not None else 201
-        rec = rec or identity.register(session, principal, data)
-        return status, mappers.patient_to_fhir(rec, session.get(Organization, rec.organization_id))
-    if rtype not in _INGEST:
-        raise BadRequest(f"不支持的资源类型 / {rtype} cannot be created here", code="not-supported")
+    version are returned (``Prefer: return=minimal`` in a Bundle). The façade has checked the scope."""
     to_input, ingest = _INGEST[rtype]
     data = to_input(session, body, principal)
     if if_none_exist:
@@ -306,144 +307,13 @@ def create(session, principal: Principal, rtype: str, body: Any, if_none_exist: 
     return (201 if stored.created else 200), _minimal(stored.row) if minimal else to_fhir(session, stored.row)
 
 
-def _created(request: Request, status: int, out: dict) -> JSONResponse:
-    return fhir_response(out, status, location=f"{base_url(request)}/{out['resourceType']}/{out['id']}/_history/"
-                                               f"{(out.get('meta') or {}).get('versionId', '1')}")
-
-
-# --- bundles ---------------------------------------------------------------------------------------
-
-def _resolve(node: Any, ids: dict[str, str]) -> Any:
-    """Replace references to ``urn:uuid:`` fullUrls of earlier entries with ``Type/id``, in place: the
-    node is the request's own parsed JSON, which nothing else holds (no copy of every resource)."""
-    if isinstance(node, dict):
-        for value in node.values():
-            if isinstance(value, (dict, list)):
-                _resolve(value, ids)
-        ref = node.get("reference")
-        if isinstance(ref, str) and ref.startswith("urn:"):
-            if ref not in ids:
-                raise BadRequest(f"引用无法解析 / reference {ref!r} does not match an entry of this bundle",
-                                 expression=["reference"])
-            node["reference"] = ids[ref]
-    elif isinstance(node, list):
-        for value in node:
-            if isinstance(value, (dict, list)):
-                _resolve(value, ids)
-    return node
-
-
-def _entry_request(i: int, entry: dict) -> tuple[str, dict, str | None]:
-    req = entry.get("request") or {}
-    resource = entry.get("resource")
-    if not isinstance(resource, dict) or not resource.get("resourceType"):
-        raise BadRequest(f"条目 {i} 缺少资源 / entry {i} has no resource")
-    rtype = resource["resourceType"]
-    if req.get("method") != "POST" or (req.get("url") or "").split("?")[0] != rtype:
-        raise BadRequest(f"条目 {i}：只支持 POST {rtype} / entry {i}: only POST to {rtype} is supported",
-                         code="not-supported")
-    if rtype not in BUNDLE_ORDER:
-        raise BadRequest(f"条目 {i}：不支持的资源类型 / entry {i}: unsupported resource type {rtype!r}",
-                         code="not-supported")
-    return rtype, resource, req.get("ifNoneExist")
-
-
-def _response_entry(status: int, out: dict, base: str, minimal: bool = False) -> dict:
-    text = {200: "200 OK", 201: "201 Created"}[status]
-    entry = {"fullUrl": f"{base}/{out['resourceType']}/{out['id']}",
-             "response": {"status": text, "location": f"{base}/{out['resourceType']}/{out['id']}/_history/"
-                                                      f"{(out.get('meta') or {}).get('versionId', '1')}"}}
-    if not minimal:
-        entry["resource"] = out
-    return entry
-
-
-def wants_minimal(prefer: str | None) -> bool:
-    """``Prefer: return=minimal`` (RFC 7240; FHIR http.html#ops): the client wants no resource bodies back.
-    ``return=representation`` (the default) and ``return=OperationOutcome`` get the resources."""
-    for part in (prefer or "").replace(";", ",").split(","):
-        name, _, value = part.partition("=")
-        if name.strip().lower() == "return":
-            return value.strip().strip('"').lower() == "minimal"
-    return False
-
-
-def _as_plain_error(i: int, e: ApiError) -> ApiError:
-    # A transaction fails as a whole: nothing of it is committed, not even an audited denial.
-    return ApiError(f"条目 {i} / entry {i}: {e.message}", status=e.status, code=e.code, expression=e.expression)
-
-
-def process_bundle(session, principal: Principal, body: Any, base: str, *, minimal: bool = False) -> dict:
-    """The response Bundle of a transaction or batch. ``minimal`` (``Prefer: return=minimal``): each entry
-    has its outcome and location, without the resource."""
-    whole = not (isinstance(body, dict) and body.get("type") == "transaction" and isinstance(body.get("entry"), list))
-    if whole:
-        mappers.validate("Bundle", body)  # every entry's resource is validated here, as its own type
-    else:
-        # A transaction fails as a whole on any invalid entry: its envelope is validated here and each
-        # resource on its own as its entry is processed — the same checks, at ~40% of the CPU of
-        # validating the resources inside the Bundle model (bench_records.py cpu).
-        mappers.validate("Bundle", {**body, "entry": [
-            {k: v for k, v in e.items() if not (k == "resource" and isinstance(v, dict))} if isinstance(e, dict) else e
-            for e in body["entry"]]})
-    kind = body.get("type")
-    if kind not in ("transaction", "batch"):
-        raise BadRequest("只接受 transaction 或 batch 类型的 Bundle / only transaction and batch Bundles are "
-                         "accepted", expression=["type"])
-    entries = body.get("entry") or []
-    order = sorted(range(len(entries)), key=lambda i: _rank(entries[i]))
-    ids: dict[str, str] = {}
-    results: list[dict | None] = [None] * len(entries)
-    # A transaction's Observation entries are stored together (one multi-row INSERT); the rows are held in
-    # ``keep`` so that the report entries after them find them in the session's identity map.
-    together = [i for i in order if _rank(entries[i]) == OBSERVATION_RANK] if kind == "transaction" else []
-    if len(together) < 2 or any((entries[i].get("request") or {}).get("ifNoneExist") for i in together) or (
-            _refer_to_each_other([entries[i] for i in together])):
-        together = []
-    together_set = set(together)
-    keep: list = []
-    validated = _IN_VALIDATED_BUNDLE.set(whole)
-    try:
-        fast = _report_with_results(session, principal, entries, ids, minimal) if kind == "transaction" else None
-        for i, status, out in fast or []:
-            results[i] = _response_entry(status, out, base, minimal)
-        for i in [] if fast else order:
-            entry = entries[i]
-            if i in together_set:
-                if i == together[0]:
-                    for j, status, out in _observations_together(session, principal, entries, together, ids, keep,
-                                                                 minimal):
-                        if entries[j].get("fullUrl"):
-                            ids[entries[j]["fullUrl"]] = f"{out['resourceType']}/{out['id']}"
-                        results[j] = _response_entry(status, out, base, minimal)
-                continue
-            try:
-                if kind == "transaction":
-                    status, out = _one_entry(session, principal, i, entry, ids, minimal)
-                else:
-                    with session.begin_nested():
-                        status, out = _one_entry(session, principal, i, entry, ids, minimal)
-            except ApiError as e:
-                if kind == "transaction":
-                    raise _as_plain_error(i, e) from None
-                results[i] = {"response": {"status": f"{e.status}", "outcome": operation_outcome(
-                    e.message, code=e.code, expression=e.expression)}}
-                continue
-            if entry.get("fullUrl"):
-                ids[entry["fullUrl"]] = f"{out['resourceType']}/{out['id']}"
-            results[i] = _response_entry(status, out, base, minimal)
-    finally:
-        _IN_VALIDATED_BUNDLE.reset(validated)
-    return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": results}
-
-
-def _report_with_results(session, principal: Principal, entries: list[dict], ids: dict[str, str],
-                         minimal: bool) -> list[tuple[int, int, dict]] | None:
+def report_with_results(ctx: Context, entries: list[dict], ids: dict[str, str]) -> list[tuple[int, int, dict]] | None:
     """What a laboratory sends — one DiagnosticReport and the Observation entries its ``result`` lists, for
     the same subject — stored report first, its observations then inserted with the report's id (no
     UPDATE of every observation to link it, one audit call, one patient look-up): the same checks, in the
     same order, the same stored rows and the same outcome as entry by entry. None (nothing written) when
     the bundle is of another shape or an entry is invalid: the entry-by-entry path then finds the error."""
+    session, principal, minimal = ctx.session, ctx.principal, ctx.minimal
     kinds = [(e.get("resource") or {}).get("resourceType") if isinstance(e, dict) else None for e in entries]
     if kinds.count("DiagnosticReport") != 1 or any(k not in ("Observation", "DiagnosticReport") for k in kinds):
         return None
@@ -461,10 +331,10 @@ def _report_with_results(session, principal: Principal, entries: list[dict], ids
     try:
         datas = []
         for i in obs_idx:
-            rtype, resource, _ = _entry_request(i, entries[i])
+            rtype, resource, _ = entry_request(i, entries[i], ACCEPTED)
             require_scope(principal, rtype, "c")
-            datas.append(observation_in(session, _resolve(resource, ids), principal))
-        _entry_request(report_i, entries[report_i])
+            datas.append(observation_in(session, resolve(resource, ids), principal))
+        entry_request(report_i, entries[report_i], ACCEPTED)
         subject = _subject(session, report_body, _org_ref(report_body.get("performer")), principal)
     except ApiError:
         return None
@@ -475,18 +345,18 @@ def _report_with_results(session, principal: Principal, entries: list[dict], ids
     try:
         planned = service.plan_observations(session, principal, datas)
     except ApiError as e:
-        raise _as_plain_error(obs_idx[getattr(e, "item_index", 0)], e) from None
+        raise entry_error(obs_idx[getattr(e, "item_index", 0)], e) from None
     for i, row_id in zip(obs_idx, planned.ids, strict=True):
         ids[entries[i]["fullUrl"]] = f"Observation/{row_id}"
     try:
         require_scope(principal, "DiagnosticReport", "c")
-        data = report_in(session, _resolve(report_body, ids), principal)
+        data = report_in(session, resolve(report_body, ids), principal)
         record = planned.records.get((data.organization_id, data.mrn)) if data.mrn else None
         if record is not None:  # the record the observations were checked against: no second look-up
             data = data.model_copy(update={"patient_record_id": record.id, "mrn": None})
         stored = service.ingest_report(session, principal, data, planned)
     except ApiError as e:
-        raise _as_plain_error(report_i, e) from None
+        raise entry_error(report_i, e) from None
     assert planned.stored is not None
     out = []
     for i, s in zip(obs_idx, planned.stored, strict=True):
@@ -504,53 +374,30 @@ def _mentions(resources: list, urls: list) -> bool:
     return any(isinstance(u, str) and json.dumps(u) in text for u in urls)
 
 
-def _refer_to_each_other(group: list[dict]) -> bool:
-    """Whether an entry of the group refers to another's fullUrl (hasMember, derivedFrom ...): then they are
-    created one after another, as each needs the one before it stored."""
-    urls = {e["fullUrl"] for e in group if isinstance(e.get("fullUrl"), str)}
-    if not urls:
-        return False
-    text = json.dumps([e.get("resource") for e in group])
-    return any(json.dumps(u) in text for u in urls)
-
-
-def _observations_together(session, principal: Principal, entries: list[dict], indexes: list[int],
-                           ids: dict[str, str], keep: list, minimal: bool = False) -> list[tuple[int, int, dict]]:
+def observations_together(ctx: Context, entries: list[dict], indexes: list[int], ids: dict[str, str],
+                          keep: list) -> list[tuple[int, int, dict]]:
     """A transaction's Observation entries (no ``ifNoneExist``) in one go; the same outcome, and the same
-    first failing entry, as creating them one after another."""
+    first failing entry, as creating them one after another. ``keep`` holds the rows for the rest of the
+    Bundle (the report entries after them find them in the session's identity map)."""
+    session, principal, minimal = ctx.session, ctx.principal, ctx.minimal
     datas, failed = [], None
     for i in indexes:
         try:
-            rtype, resource, _ = _entry_request(i, entries[i])
+            rtype, resource, _ = entry_request(i, entries[i], ACCEPTED)
             require_scope(principal, rtype, "c")
-            datas.append(observation_in(session, _resolve(resource, ids), principal))
+            datas.append(observation_in(session, resolve(resource, ids), principal))
         except ApiError as e:
             failed = (i, e)  # the entries before it are stored first: one of them may fail earlier
             break
     try:
         stored = service.ingest_observations(session, principal, datas)
     except ApiError as e:
-        raise _as_plain_error(indexes[getattr(e, "item_index", 0)], e) from None
+        raise entry_error(indexes[getattr(e, "item_index", 0)], e) from None
     if failed is not None:
-        raise _as_plain_error(*failed) from None
+        raise entry_error(*failed) from None
     keep.extend(s.row for s in stored)
     return [(i, 201 if s.created else 200, _minimal(s.row) if minimal else to_fhir(session, s.row))
             for i, s in zip(indexes, stored, strict=True)]
-
-
-OBSERVATION_RANK = BUNDLE_ORDER.index("Observation")
-
-
-def _rank(entry: dict) -> int:
-    """Patients first, then orders, observations, studies, reports: what is referenced exists first."""
-    rtype = (entry.get("resource") or {}).get("resourceType")
-    return BUNDLE_ORDER.index(rtype) if rtype in BUNDLE_ORDER else 0
-
-
-def _one_entry(session, principal: Principal, i: int, entry: dict, ids: dict[str, str],
-               minimal: bool = False) -> tuple[int, dict]:
-    rtype, resource, if_none_exist = _entry_request(i, entry)
-    return create(session, principal, rtype, _resolve(resource, ids), if_none_exist, minimal=minimal)
 
 
 # --- search --------------------------------------------------------------------------------------
@@ -569,9 +416,9 @@ def _date_condition(column, value: str, name: str):
             "le": column < end, "lt": column < start}[prefix]
 
 
-def search(session, principal: Principal, rtype: str, raw: dict[str, str], query_text: str) -> tuple[list, bool]:
+def search(session, principal: Principal, rtype: str, raw: dict[str, str], query_text: str, count: int,
+           offset: int) -> tuple[list, bool]:
     model = MODELS[rtype]
-    count, offset = count_offset(raw)
     q = select(model)
     patient = raw.get("patient") or raw.get("subject")
     if patient:
@@ -615,49 +462,32 @@ def search(session, principal: Principal, rtype: str, raw: dict[str, str], query
                      what=[f"{rtype}/{r.id}" for r in rows], query=query_text)
     return rows, has_more
 
+# --- declarations -------------------------------------------------------------------------------
 
-# --- routes --------------------------------------------------------------------------------------
-
-@router.post("")
-@router.post("/")
-def post_bundle(request: Request, session: DB, principal: CurrentPrincipal, body: Resource,
-                prefer: Annotated[str | None, Header()] = None) -> JSONResponse:
-    """A ``transaction`` Bundle (all entries or none, in one database transaction) or a ``batch`` Bundle
-    (each entry on its own; the response carries an outcome per entry). Entries: POST of Patient (through
-    the identity service; ``ifNoneExist`` supported), DiagnosticReport, Observation, ImagingStudy,
-    ServiceRequest. ``urn:uuid:`` fullUrls are resolved inside the bundle. ``Prefer: return=minimal``:
-    the response entries carry their status and location only, not the stored resources."""
-    return fhir_response(process_bundle(session, principal, body, base_url(request), minimal=wants_minimal(prefer)))
-
-
-def _add_type_routes(rtype: str) -> None:
+def _resource_type(rtype: str) -> ResourceType:
     model = MODELS[rtype]
 
-    def create_one(request: Request, session: DB, principal: CurrentPrincipal, body: Resource,
-                   if_none_exist: Annotated[str | None, Header()] = None) -> JSONResponse:
-        status, out = create(session, principal, rtype, body, if_none_exist)
-        return _created(request, status, out)
+    def create_one(ctx: Context, body: dict) -> Created:
+        status, out = create(ctx.session, ctx.principal, rtype, body, ctx.if_none_exist, minimal=ctx.minimal)
+        return Created(out, status)
 
-    def read_one(rid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
-        require_scope(principal, rtype, "r")
-        return fhir_response(to_fhir(session, service.read(session, principal, model, rid)))
+    def read_one(ctx: Context, rid: str) -> dict:
+        return to_fhir(ctx.session, service.read(ctx.session, ctx.principal, model, rid))
 
-    def search_type(request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
-        require_scope(principal, rtype, "s")
-        raw = check_params(parse_qsl(request.url.query, keep_blank_values=True), SEARCH_PARAMS[rtype], rtype)
-        rows, has_more = search(session, principal, rtype, raw, request.url.query)
-        count, offset = count_offset(raw)
-        return fhir_response(bundle([to_fhir(session, r) for r in rows], base_url(request), rtype, raw, count,
-                                    offset, has_more))
+    def search_type(ctx: Context, raw: dict[str, str], count: int, offset: int) -> Page:
+        rows, has_more = search(ctx.session, ctx.principal, rtype, raw, ctx.query, count, offset)
+        return Page([to_fhir(ctx.session, r) for r in rows], has_more)
 
     create_one.__doc__ = (f"Create a {rtype} (idempotent on its first identifier at the issuing institution; "
                           "``If-None-Exist: identifier=system|value`` for a conditional create).")
     read_one.__doc__ = f"Read a {rtype} (access policy; audited)."
-    search_type.__doc__ = f"Search {rtype}: {', '.join(sorted(SEARCH_PARAMS[rtype]))}, _count, _offset."
-    router.add_api_route(f"/{rtype}", create_one, methods=["POST"], status_code=201, name=f"create_{rtype}")
-    router.add_api_route(f"/{rtype}/{{rid}}", read_one, methods=["GET"], name=f"read_{rtype}")
-    router.add_api_route(f"/{rtype}", search_type, methods=["GET"], name=f"search_{rtype}")
+    search_type.__doc__ = (f"Search {rtype}: {', '.join(sorted(p.name for p in SEARCH_PARAMS[rtype]))}, "
+                           "_count, _offset.")
+    return ResourceType(
+        rtype, read=read_one, search=search_type, search_params=SEARCH_PARAMS[rtype], create=create_one,
+        conditional_create=True, bundle_rank=BUNDLE_RANK[rtype], doc=f"Shared results: {rtype}.",
+        create_group=observations_together if rtype == "Observation" else None,
+        transaction_shortcut=report_with_results if rtype == "DiagnosticReport" else None)
 
 
-for _rtype in MODELS:
-    _add_type_routes(_rtype)
+RESOURCES = [_resource_type(t) for t in MODELS]

@@ -6,12 +6,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
-from onetrip.interop.fhir.history import snapshot_organization, snapshot_practitioner
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
 from onetrip.kit.identifiers import IdentifierError, normalize_phone, normalize_sex, validate_uscc
 from onetrip.kit.names import name_pinyin, normalize_name
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
+from onetrip.registry import mapping as registry_fhir
 from onetrip.registry.models import (
     Department,
     MedicalCommunity,
@@ -74,7 +74,7 @@ def create_organization(session: Session, principal: Principal, *, code: str, na
                        address=address, phone=phone, active=active)
     session.add(org)
     session.flush()
-    snapshot_organization(session, org, "POST")
+    registry_fhir.snapshot_organization(session, org, "POST")
     audit.record(session, principal, "create", what=[f"Organization/{org.id}"])
     record_event(session, "organization.created", "Organization", org.id, {"code": code})
     return org
@@ -89,7 +89,7 @@ def update_organization(session: Session, principal: Principal, org: Organizatio
     for k, v in fields.items():
         setattr(org, k, v)
     session.flush()
-    snapshot_organization(session, org, "PUT")
+    registry_fhir.snapshot_organization(session, org, "PUT")
     audit.record(session, principal, "update", what=[f"Organization/{org.id}"])
     record_event(session, "organization.updated", "Organization", org.id, {"version": org.version_id})
     return org
@@ -172,7 +172,7 @@ def create_practitioner(session: Session, principal: Principal, *, name: str, or
                       organization_id=organization_id, department_id=department_id, active=active)
     session.add(pr)
     session.flush()
-    snapshot_practitioner(session, pr, "POST")
+    registry_fhir.snapshot_practitioner(session, pr, "POST")
     audit.record(session, principal, "create", what=[f"Practitioner/{pr.id}"])
     record_event(session, "practitioner.created", "Practitioner", pr.id, {"organization_id": organization_id})
     return pr

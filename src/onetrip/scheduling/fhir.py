@@ -1,30 +1,34 @@
 """FHIR R4 Schedule, Slot and Appointment, with ``Appointment/$find``, ``$hold`` and ``$book`` in the
 shapes of the IHE ITI Scheduling profile (find → proposed Appointments, hold → pending, book → booked).
 
-Mounted ahead of the main FHIR router (whose catch-all answers unsupported types). Every resource
-served validates with ``fhir.resources.R4B``; every error is an OperationOutcome.
+Declared here, served by the façade (``onetrip.interop.fhir``). Every resource served validates with
+``fhir.resources.R4B``; every error is an OperationOutcome.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse
-
-from onetrip.api.deps import DB, CurrentPrincipal, require_scope
-from onetrip.interop.fhir import mappers
-from onetrip.interop.fhir.router import _params, base_url, fhir_response
-from onetrip.interop.fhir.search import bundle, check_params, count_offset, parse_date
 from onetrip.kit.clock import LOCAL_TZ, utcnow
 from onetrip.kit.errors import BadRequest, NotFound
+from onetrip.kit.fhir import (
+    Context,
+    Created,
+    Operation,
+    Page,
+    ResourceType,
+    check_params,
+    count_offset,
+    instant,
+    params,
+    parse_date,
+    ref_id,
+    validate,
+)
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service
 from onetrip.scheduling.models import Appointment, ExamType, Resource, Slot
-
-router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4 scheduling"])
-Resource_ = Annotated[dict[str, Any], Body(media_type="application/fhir+json")]
 
 EXAM_SYSTEM = "urn:onetrip:cs:exam"  # our exam catalogue codes
 CHANNEL_EXT = "urn:onetrip:sd:booking-channel"  # phone | clinic | kiosk | web | app
@@ -39,7 +43,7 @@ def _instant(t: dt.datetime) -> str:
 
 
 def _meta(t: dt.datetime, version: int | None = None) -> dict:
-    out = {"lastUpdated": mappers.instant(t)}
+    out = {"lastUpdated": instant(t)}
     if version is not None:
         out["versionId"] = str(version)
     return out
@@ -62,7 +66,7 @@ def schedule_to_fhir(r: Resource, types: dict[str, ExamType]) -> dict:
         "actor": [actor, {"reference": f"Organization/{r.organization_id}"}],
         "comment": r.name,
     }
-    mappers.validate("Schedule", body)
+    validate("Schedule", body)
     return body
 
 
@@ -81,7 +85,7 @@ def slot_to_fhir(s: Slot, r: Resource | None, types: dict[str, ExamType], purpos
         body["comment"] = (f"{s.reserved - s.reserved_booked} 个号源预留给 {s.reserved_purpose} 至 "
                            f"{_instant(s.release_at)} / {s.reserved - s.reserved_booked} place(s) reserved for "
                            f"{s.reserved_purpose} until {_instant(s.release_at)}")
-    mappers.validate("Slot", body)
+    validate("Slot", body)
     return body
 
 
@@ -93,7 +97,7 @@ def appointment_to_fhir(a: Appointment, types: dict[str, ExamType]) -> dict:
         "start": _instant(a.start), "end": _instant(a.end),
         "minutesDuration": int((a.end - a.start).total_seconds() // 60),
         "slot": [{"reference": f"Slot/{a.slot_id}"}],
-        "created": mappers.instant(a.booked_at or a.created_at),
+        "created": instant(a.booked_at or a.created_at),
         "participant": [
             {"actor": {"reference": f"Patient/{a.patient_record_id}"}, "required": "required", "status": "accepted"},
             {"actor": {"reference": f"Location/{a.resource_id}", "display": a.resource_id}, "required": "required",
@@ -107,7 +111,7 @@ def appointment_to_fhir(a: Appointment, types: dict[str, ExamType]) -> dict:
         body["patientInstruction"] = " / ".join(x for x in (t.prep_zh, t.prep_en) if x)
     if a.cancel_reason:
         body["cancelationReason"] = {"text": a.cancel_reason}
-    mappers.validate("Appointment", body)
+    validate("Appointment", body)
     return body
 
 
@@ -132,13 +136,13 @@ def _day_range(raw: str, name: str) -> tuple[dt.datetime | None, dt.datetime | N
 
 # --- Schedule ---------------------------------------------------------------------------------------
 
-@router.get("/Schedule")
-def search_schedules(request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+SCHEDULE_PARAMS = params(("service-type", "token"), ("actor", "reference"), ("active", "token"), ("_id", "token"))
+
+
+def search_schedules(ctx: Context, raw: dict[str, str], count: int, offset: int) -> Page:
     """Schedules (devices, rooms, clinic sessions): ``service-type`` (exam code), ``actor``
     (Organization/id), ``active``."""
-    require_scope(principal, "Schedule", "s")
-    raw = check_params(_params(request), {"service-type", "actor", "active", "_id"}, "Schedule")
-    count, offset = count_offset(raw)
+    session = ctx.session
     org = raw["actor"].split("/")[-1] if raw.get("actor") else None
     rows = repo.resources(session, organization_id=org, exam_code=_token(raw["service-type"])
                           if raw.get("service-type") else None, active_only=raw.get("active", "true") != "false")
@@ -146,28 +150,27 @@ def search_schedules(request: Request, session: DB, principal: CurrentPrincipal)
         rows = [r for r in rows if r.id == raw["_id"]]
     types = repo.exam_types(session)
     page = rows[offset: offset + count]
-    return fhir_response(bundle([schedule_to_fhir(r, types) for r in page], base_url(request), "Schedule", raw,
-                                count, offset, len(rows) > offset + count, total=len(rows)))
+    return Page([schedule_to_fhir(r, types) for r in page], len(rows) > offset + count, total=len(rows))
 
 
-@router.get("/Schedule/{sid}")
-def read_schedule(sid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
-    require_scope(principal, "Schedule", "r")
-    r = session.get(Resource, sid)
+def read_schedule(ctx: Context, sid: str) -> dict:
+    """A schedule: a device, room or clinic session and the exams it performs."""
+    r = ctx.session.get(Resource, sid)
     if r is None:
         raise NotFound("日程不存在 / Schedule not found")
-    return fhir_response(schedule_to_fhir(r, repo.exam_types(session)))
+    return schedule_to_fhir(r, repo.exam_types(ctx.session))
 
 
 # --- Slot -------------------------------------------------------------------------------------------
 
-@router.get("/Slot")
-def search_slots(request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+SLOT_PARAMS = params(("service-type", "token"), ("start", "date"), ("status", "token"), ("schedule", "reference"),
+                     ("organization", "reference"))
+
+
+def search_slots(ctx: Context, raw: dict[str, str], count: int, offset: int) -> Page:
     """Slots: ``service-type`` (exam code), ``start`` (date, with ge/le/gt/lt/eq), ``status``
     (free | busy), ``schedule`` (Schedule/id), ``organization``."""
-    require_scope(principal, "Slot", "s")
-    raw = check_params(_params(request), {"service-type", "start", "status", "schedule", "organization"}, "Slot")
-    count, offset = count_offset(raw)
+    session = ctx.session
     resource_ids = None
     if raw.get("service-type") or raw.get("schedule") or raw.get("organization"):
         rows = repo.resources(session, organization_id=raw.get("organization", "").split("/")[-1] or None,
@@ -184,24 +187,22 @@ def search_slots(request: Request, session: DB, principal: CurrentPrincipal) -> 
                        only_busy=status == "busy", limit=count + 1, offset=offset) if count else []
     res = {r.id: r for r in repo.resources(session, active_only=False)} if found else {}
     types = repo.exam_types(session)
-    body = [slot_to_fhir(s, res.get(s.resource_id), types) for s in found[:count]]
-    return fhir_response(bundle(body, base_url(request), "Slot", raw, count, offset, len(found) > count))
+    return Page([slot_to_fhir(s, res.get(s.resource_id), types) for s in found[:count]], len(found) > count)
 
 
-@router.get("/Slot/{sid}")
-def read_slot(sid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
-    require_scope(principal, "Slot", "r")
-    s = session.get(Slot, sid)
+def read_slot(ctx: Context, sid: str) -> dict:
+    """A slot: its capacity and free places."""
+    s = ctx.session.get(Slot, sid)
     if s is None:
         raise NotFound("号源不存在 / Slot not found")
-    return fhir_response(slot_to_fhir(s, session.get(Resource, s.resource_id), repo.exam_types(session)))
+    return slot_to_fhir(s, ctx.session.get(Resource, s.resource_id), repo.exam_types(ctx.session))
 
 
 # --- Appointment ------------------------------------------------------------------------------------
 
 def _booking_from_fhir(session, body: dict) -> dict:
     """Slot, patient, exam, channel and purpose from an Appointment (validated first)."""
-    mappers.validate("Appointment", body)
+    validate("Appointment", body)
     # fhir.resources does not check value-set bindings: the statuses a booking may carry are checked here.
     if body.get("status") not in ("proposed", "pending", "booked"):
         raise BadRequest("新预约的 status 应为 proposed、pending 或 booked / a new Appointment's status must be "
@@ -209,7 +210,7 @@ def _booking_from_fhir(session, body: dict) -> dict:
     slots = body.get("slot") or []
     if len(slots) != 1:
         raise BadRequest("预约须引用一个号源 / an Appointment must reference exactly one Slot", expression=["slot"])
-    slot_id = mappers.ref_id(slots[0], "Slot")
+    slot_id = ref_id(slots[0], "Slot")
     patient_id = None
     for p in body.get("participant", []):
         ref = (p.get("actor") or {}).get("reference", "")
@@ -236,41 +237,38 @@ def _booking_from_fhir(session, body: dict) -> dict:
             "channel": ext.get(CHANNEL_EXT) or "web", "purpose": ext.get(PURPOSE_EXT)}
 
 
-def _created(request: Request, session, a: Appointment) -> JSONResponse:
-    return fhir_response(appointment_to_fhir(a, repo.exam_types(session, [a.exam_code])), 201,
-                         location=f"{base_url(request)}/Appointment/{a.id}/_history/{a.version_id}")
+def _created(ctx: Context, a: Appointment) -> Created:
+    return Created(appointment_to_fhir(a, repo.exam_types(ctx.session, [a.exam_code])), 201,
+                   location=f"{ctx.base}/Appointment/{a.id}/_history/{a.version_id}")
 
 
-@router.post("/Appointment", status_code=201)
-def create_appointment(request: Request, session: DB, principal: CurrentPrincipal, body: Resource_) -> JSONResponse:
+def create_appointment(ctx: Context, body: dict) -> Created:
     """Book a place in the referenced Slot: 201, or 409 (OperationOutcome) when it is full. Status
     ``pending`` makes a hold; the channel is the extension ``urn:onetrip:sd:booking-channel``."""
-    require_scope(principal, "Appointment", "c")
-    args = _booking_from_fhir(session, body)
-    a = service.book(session, principal, hold=body.get("status") == "pending", **args)
-    return _created(request, session, a)
+    args = _booking_from_fhir(ctx.session, body)
+    a = service.book(ctx.session, ctx.principal, hold=body.get("status") == "pending", **args)
+    return _created(ctx, a)
 
 
-@router.get("/Appointment")
-def search_appointments(request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
-    """A patient's appointments: ``patient`` (Patient/id), optional ``status``."""
-    require_scope(principal, "Appointment", "s")
-    raw = check_params(_params(request), {"patient", "status"}, "Appointment")
+APPOINTMENT_PARAMS = params(("patient", "reference"), ("status", "token"))
+
+
+def search_appointments(ctx: Context, raw: dict[str, str], count: int, offset: int) -> Page:
+    """A patient's appointments: ``patient`` (Patient/id, required), optional ``status``."""
+    session = ctx.session
     if not raw.get("patient"):
         raise BadRequest("需要 patient 参数 / the patient parameter is required", expression=["patient"])
-    count, offset = count_offset(raw)
     rid = raw["patient"].split("/")[-1]
-    service._patient(session, principal, rid)
+    service._patient(session, ctx.principal, rid)
     rows = repo.appointments(session, patient_record_id=rid, status=raw.get("status"), limit=count + 1, offset=offset)
     types = repo.exam_types(session)
-    return fhir_response(bundle([appointment_to_fhir(a, types) for a in rows[:count]], base_url(request),
-                                "Appointment", raw, count, offset, len(rows) > count))
+    return Page([appointment_to_fhir(a, types) for a in rows[:count]], len(rows) > count)
 
 
 def _parameters(body: dict, name: str) -> dict:
     """A Parameters resource's ``name`` resource, or the body itself when it is that resource."""
     if body.get("resourceType") == "Parameters":
-        mappers.validate("Parameters", body)
+        validate("Parameters", body)
         for p in body.get("parameter", []):
             if p.get("name") == name and isinstance(p.get("resource"), dict):
                 return p["resource"]
@@ -278,23 +276,21 @@ def _parameters(body: dict, name: str) -> dict:
     return body
 
 
-@router.api_route("/Appointment/$find", methods=["GET", "POST"])
-def find(request: Request, session: DB, principal: CurrentPrincipal,
-         body: Annotated[dict[str, Any] | None, Body(media_type="application/fhir+json")] = None) -> JSONResponse:
+def find(ctx: Context, body: dict | None, query: list[tuple[str, str]]) -> Created:
     """IHE ITI Scheduling $find: proposed Appointments for ``service-type`` from ``start`` to ``end``
     (dates). With a ``patient`` and several service types (comma-separated) the answer is the multi-exam
     itinerary (fewest trips), the reasons in ``Bundle.entry.resource.comment``."""
-    require_scope(principal, "Slot", "s")
-    params = _params(request)
-    if request.method == "POST":
+    session, principal = ctx.session, ctx.principal
+    pairs = query
+    if ctx.method == "POST":
         if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
             raise BadRequest("$find 的请求体须为 Parameters / $find takes a Parameters body")
-        mappers.validate("Parameters", body)
-        params = [(p.get("name"), str(p.get("valueString") or p.get("valueDate") or p.get("valueDateTime") or
+        validate("Parameters", body)
+        pairs = [(p.get("name"), str(p.get("valueString") or p.get("valueDate") or p.get("valueDateTime") or
                                       (p.get("valueReference") or {}).get("reference") or
                                       (p.get("valueCode") or "") or p.get("valueInteger", "")))
                   for p in body.get("parameter", [])]
-    raw = check_params(params, {"service-type", "start", "end", "patient", "organization", "purpose"}, "$find")
+    raw = check_params(pairs, {"service-type", "start", "end", "patient", "organization", "purpose"}, "$find")
     if not raw.get("service-type"):
         raise BadRequest("需要 service-type / service-type is required", expression=["service-type"])
     count, _ = count_offset(raw, default=10)
@@ -320,8 +316,8 @@ def find(request: Request, session: DB, principal: CurrentPrincipal,
                                                         organization_ids=[org] if org else None,
                                                         purpose=raw.get("purpose"))[:count]:
                 entries.append(_proposed(s.id, s.resource_id, s.start, s.end, code, patient, types, None))
-    return fhir_response({"resourceType": "Bundle", "type": "searchset", "total": len(entries),
-                          "entry": [{"resource": e, "search": {"mode": "match"}} for e in entries]})
+    return Created({"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+                    "entry": [{"resource": e, "search": {"mode": "match"}} for e in entries]}, 200)
 
 
 def _proposed(slot_id: str, resource_id: str, start: dt.datetime, end: dt.datetime, code: str,
@@ -337,35 +333,51 @@ def _proposed(slot_id: str, resource_id: str, start: dt.datetime, end: dt.dateti
     t = types.get(code)
     if t and (t.prep_zh or t.prep_en):
         body["patientInstruction"] = " / ".join(x for x in (t.prep_zh, t.prep_en) if x)
-    mappers.validate("Appointment", body)
+    validate("Appointment", body)
     return body
 
 
-@router.post("/Appointment/$hold", status_code=201)
-def hold(request: Request, session: DB, principal: CurrentPrincipal, body: Resource_) -> JSONResponse:
+def hold(ctx: Context, body: dict, _query: list[tuple[str, str]]) -> Created:
     """IHE ITI Scheduling $hold: hold the proposed Appointment's slot (status pending, expires after
     ``scheduling.hold_minutes``). 409 when the slot is full."""
-    require_scope(principal, "Appointment", "c")
+    session = ctx.session
     appt = _parameters(body, "appointment")
-    a = service.book(session, principal, hold=True, **_booking_from_fhir(session, {**appt, "status": "pending"}))
-    return _created(request, session, a)
+    a = service.book(session, ctx.principal, hold=True, **_booking_from_fhir(session, {**appt, "status": "pending"}))
+    return _created(ctx, a)
 
 
-@router.post("/Appointment/$book")
-def book(request: Request, session: DB, principal: CurrentPrincipal, body: Resource_) -> JSONResponse:
+def book(ctx: Context, body: dict, _query: list[tuple[str, str]]) -> Created:
     """IHE ITI Scheduling $book: confirm a held Appointment (its ``id``) — 200 — or book the proposed
     one directly — 201; 409 when the slot is full or the hold expired."""
-    require_scope(principal, "Appointment", "c")
+    session, principal = ctx.session, ctx.principal
     appt = _parameters(body, "appointment")
     if appt.get("id") and session.get(Appointment, appt["id"]) is not None:
         a = service.confirm(session, principal, appt["id"])
-        return fhir_response(appointment_to_fhir(a, repo.exam_types(session, [a.exam_code])))
+        return Created(appointment_to_fhir(a, repo.exam_types(session, [a.exam_code])), 200)
     a = service.book(session, principal, **_booking_from_fhir(session, {**appt, "status": "booked"}))
-    return _created(request, session, a)
+    return _created(ctx, a)
 
 
-@router.get("/Appointment/{aid}")
-def read_appointment(aid: str, session: DB, principal: CurrentPrincipal) -> JSONResponse:
-    require_scope(principal, "Appointment", "r")
-    a = service.read_appointment(session, principal, aid)
-    return fhir_response(appointment_to_fhir(a, repo.exam_types(session, [a.exam_code])))
+def read_appointment(ctx: Context, aid: str) -> dict:
+    """An appointment (the patient's record must be readable: access policy; audited)."""
+    a = service.read_appointment(ctx.session, ctx.principal, aid)
+    return appointment_to_fhir(a, repo.exam_types(ctx.session, [a.exam_code]))
+
+
+RESOURCES = [
+    ResourceType("Schedule", read=read_schedule, search=search_schedules, search_params=SCHEDULE_PARAMS,
+                 doc="A bookable resource: device, room or clinic session."),
+    ResourceType("Slot", read=read_slot, search=search_slots, search_params=SLOT_PARAMS,
+                 doc="A time slot of a schedule, with capacity and reserved places."),
+    ResourceType(
+        "Appointment", read=read_appointment, search=search_appointments, search_params=APPOINTMENT_PARAMS,
+        create=create_appointment, doc="A booked exam (five channels).",
+        operations=(
+            Operation("find", find, scope=("Slot", "s"), methods=("GET", "POST"), body="optional",
+                      definition="urn:onetrip:op:appointment-find", doc=find.__doc__),
+            Operation("hold", hold, scope=("Appointment", "c"), status=201,
+                      definition="urn:onetrip:op:appointment-hold", doc=hold.__doc__),
+            Operation("book", book, scope=("Appointment", "c"),
+                      definition="urn:onetrip:op:appointment-book", doc=book.__doc__),
+        )),
+]

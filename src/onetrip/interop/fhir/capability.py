@@ -1,17 +1,44 @@
-"""CapabilityStatement for /fhir/R4/metadata."""
+"""CapabilityStatement for /fhir/R4/metadata, written from the registry: it lists what is served."""
 
 from __future__ import annotations
 
 from onetrip import __version__
+from onetrip.interop.fhir.registry import resource_types
+from onetrip.kit.fhir import ResourceType
 
 
-def _res(rtype: str, interactions: list[str], params: list[tuple[str, str]], versioning: str = "versioned") -> dict:
-    return {
-        "type": rtype, "versioning": versioning, "readHistory": versioning == "versioned",
-        "conditionalCreate": rtype in ("Patient", "Organization"), "updateCreate": False,
-        "interaction": [{"code": i} for i in interactions],
-        "searchParam": [{"name": n, "type": t} for n, t in params],
+def interactions(rt: ResourceType) -> list[str]:
+    """The FHIR interaction codes a type answers, from the handlers it declares."""
+    out = []
+    for code, present in (("read", rt.read), ("vread", rt.versioned), ("history-instance", rt.history),
+                          ("search-type", rt.search), ("create", rt.create), ("update", rt.update),
+                          ("delete", rt.delete)):
+        if present:
+            out.append(code)
+    return out
+
+
+def search_params(rt: ResourceType) -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    for p in (*rt.search_params, *(p for v in rt.variants for p in v.search_params)):
+        seen.setdefault(p.name, p.type)
+    return list(seen.items())
+
+
+def resource_entry(rt: ResourceType) -> dict:
+    versioning = "versioned" if rt.versioned else "no-version"
+    entry = {
+        "type": rt.name, "versioning": versioning, "readHistory": rt.versioned,
+        "conditionalCreate": rt.conditional_create, "updateCreate": False,
+        "interaction": [{"code": i} for i in interactions(rt)],
+        "searchParam": [{"name": n, "type": t} for n, t in search_params(rt)],
     }
+    if rt.doc:
+        entry["documentation"] = rt.doc
+    if rt.operations:
+        entry["operation"] = [{"name": op.name, "definition": op.definition or f"urn:onetrip:op:{rt.name}-{op.name}"}
+                              for op in rt.operations]
+    return entry
 
 
 def capability_statement(base: str) -> dict:
@@ -29,41 +56,6 @@ def capability_statement(base: str) -> dict:
                                          "code": "SMART-on-FHIR"}]}],
                 "description": "OAuth2 bearer tokens from POST /auth/token (password, client_credentials)",
             },
-            "resource": [
-                {**_res("Patient", ["read", "vread", "history-instance", "search-type", "create", "update",
-                                    "delete"],
-                        [("identifier", "token"), ("name", "string"), ("birthdate", "date"), ("gender", "token"),
-                         ("phone", "token"), ("telecom", "token"), ("organization", "reference")]),
-                 "operation": [{"name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match"}]},
-                _res("Organization", ["read", "vread", "history-instance", "search-type", "create", "update"],
-                     [("name", "string"), ("identifier", "token"), ("type", "token"), ("partof", "reference")]),
-                _res("Practitioner", ["read", "vread", "search-type", "create"],
-                     [("name", "string"), ("organization", "reference")]),
-                _res("Schedule", ["read", "search-type"], [("actor", "reference"), ("service-type", "token")],
-                     versioning="no-version"),
-                _res("Slot", ["read", "search-type"],
-                     [("schedule", "reference"), ("service-type", "token"), ("start", "date"), ("status", "token")],
-                     versioning="no-version"),
-                {**_res("Appointment", ["read", "search-type", "create"],
-                        [("patient", "reference"), ("date", "date"), ("status", "token")], versioning="no-version"),
-                 "operation": [{"name": n, "definition": f"urn:onetrip:op:appointment-{n}"}
-                               for n in ("find", "hold", "book")]},
-                *[_res(t, ["read", "search-type", "create"],
-                       [("patient", "reference"), ("code", "token"), ("date", "date"), ("identifier", "token")]
-                       + ([("category", "token")] if t in ("DiagnosticReport", "Observation") else []),
-                       versioning="no-version")
-                  for t in ("DiagnosticReport", "Observation", "ImagingStudy", "ServiceRequest")],
-                _res("Task", ["read", "search-type", "create", "update"],  # referral workflow (issue 6)
-                     [("owner", "reference"), ("requester", "reference"), ("status", "token"),
-                      ("patient", "reference"), ("business-status", "token"), ("focus", "reference"),
-                      ("based-on", "reference"), ("priority", "token")], versioning="no-version"),
-                _res("Encounter", ["read", "create"], [], versioning="no-version"),  # visits (issue 8)
-                _res("Subscription", ["read", "search-type", "create", "delete"],  # rest-hook (issue 6 §6)
-                     [("status", "token"), ("type", "token"), ("url", "uri"), ("criteria", "string"),
-                      ("payload", "token")], versioning="no-version"),
-                _res("AuditEvent", ["read", "search-type"],
-                     [("patient", "reference"), ("date", "date"), ("agent", "token"), ("subtype", "token"),
-                      ("outcome", "token")], versioning="no-version"),
-            ],
+            "resource": [resource_entry(rt) for rt in resource_types().values()],
         }],
     }

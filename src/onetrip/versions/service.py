@@ -1,13 +1,14 @@
 """Version snapshots behind vread and _history. Every service write of a FHIR-exposed row calls
-``snapshot`` in the same transaction, whichever door (FHIR, web, CLI) the write came through."""
+``snapshot`` in the same transaction with the JSON its own FHIR mapper built, whichever door (FHIR, web,
+CLI) the write came through; the FHIR façade reads them back (``get_version``, ``versions``)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onetrip.interop.fhir.models import ResourceVersion
 from onetrip.kit.clock import utcnow
+from onetrip.versions.models import ResourceVersion
 
 
 def snapshot(session: Session, resource_type: str, resource_id: str, version_id: int, method: str,
@@ -32,26 +33,3 @@ def versions(session: Session, resource_type: str, resource_id: str, limit: int 
     return list(session.scalars(select(ResourceVersion).where(
         ResourceVersion.resource_type == resource_type, ResourceVersion.resource_id == resource_id)
         .order_by(ResourceVersion.version_id.desc()).limit(limit)))
-
-
-def snapshot_patient(session: Session, rec, method: str) -> None:
-    from onetrip.interop.fhir.mappers import patient_to_fhir
-    from onetrip.registry.models import Organization
-
-    org = session.get(Organization, rec.organization_id)
-    content = None if method == "DELETE" else patient_to_fhir(rec, org)
-    snapshot(session, "Patient", rec.id, rec.version_id, method, content, rec.person_id)
-
-
-def snapshot_organization(session: Session, org, method: str) -> None:
-    from onetrip.interop.fhir.mappers import organization_to_fhir
-
-    snapshot(session, "Organization", org.id, org.version_id, method, organization_to_fhir(org))
-
-
-def snapshot_practitioner(session: Session, pr, method: str) -> None:
-    from onetrip.interop.fhir.mappers import practitioner_to_fhir
-    from onetrip.registry.models import Organization
-
-    org = session.get(Organization, pr.organization_id) if pr.organization_id else None
-    snapshot(session, "Practitioner", pr.id, pr.version_id, method, practitioner_to_fhir(pr, org))
