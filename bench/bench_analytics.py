@@ -266,7 +266,7 @@ def side_by_side(engine, factory, workdir: Path) -> dict:
     institution), the same SQL text on PostgreSQL and on DuckDB over the same rows."""
     import duckdb
 
-    from onetrip.analytics import facts
+    from onetrip.analytics import counts
 
     out: dict = {}
 
@@ -274,7 +274,7 @@ def side_by_side(engine, factory, workdir: Path) -> dict:
         return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
     with factory() as s:
-        captured = {"visits": pg_sql(facts.encounter_stmt(None)), "lookups": pg_sql(facts.lookup_stmt(s, None))}
+        captured = {"visits": pg_sql(counts.encounter_stmt(None)), "lookups": pg_sql(counts.lookup_stmt(s, None))}
     exports = {
         "visits": ("encounter", "SELECT visit_date, community_id, organization_id, department_id, encounter_class, "
                                 "in_county, organization_level, status FROM encounter"),

@@ -3,7 +3,7 @@
 One team with N managed patients (default 5,000; hypertension and diabetes) and Y years (default 5) of
 quarterly-ish follow-ups (~20 per patient, 100,000 rows for the defaults) in a district of other teams
 (``--other-teams``, same size each, so the indexes have to pick the team out). Then the worklist the web
-page and the API serve — ``service.worklist`` for the team: the page of the 100 most overdue patients,
+page and the API serve — ``worklist.service.build`` for the team: the page of the 100 most overdue patients,
 the due/overdue/lost counts, open alerts, and one audit event per listed patient — is timed R times
 (each in its own transaction, rolled back), for each view (all due, overdue, lost), and p50/p95/max are
 reported with the load average (the machine is shared).
@@ -29,8 +29,9 @@ from sqlalchemy.orm import sessionmaker
 from onetrip.db.migrate import upgrade
 from onetrip.db.session import make_engine
 from onetrip.demo.family import _Bulk
-from onetrip.family import rules, service
+from onetrip.family import common, rules
 from onetrip.family.models import Followup, Registry, Team
+from onetrip.family.worklist import service as worklists
 from onetrip.identity.models import Person
 from onetrip.kit.principal import cli_principal
 from onetrip.registry.models import Organization, Practitioner
@@ -62,7 +63,7 @@ def build(session, patients: int, years: int, other_teams: int, today: dt.date, 
     def new_id() -> str:
         return uuid.UUID(int=id_rng.getrandbits(128), version=4).hex
 
-    p = service.params(session, today)
+    p = common.params(session, today)
     now = dt.datetime.now(dt.UTC)
     stamp = {"created_at": now, "updated_at": now}
     bulk = _Bulk(session)
@@ -153,7 +154,7 @@ def main() -> None:
         upgrade(args.url)
     engine = make_engine(args.url)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
-    today = service.today()
+    today = common.today()
     t0 = time.perf_counter()
     with factory() as s:
         if args.reuse:
@@ -172,7 +173,7 @@ def main() -> None:
         for _ in range(args.repeats):
             with factory() as s:
                 t, c = time.perf_counter(), time.process_time()
-                data = service.worklist(s, op, team_id=team, only=only, limit=args.limit)
+                data = worklists.build(s, op, team_id=team, only=only, limit=args.limit)
                 s.flush()
                 times.append((time.perf_counter() - t) * 1000)
                 cpu.append((time.process_time() - c) * 1000)

@@ -7,7 +7,8 @@ import datetime as dt
 
 from onetrip.analytics import facts, service
 from onetrip.analytics.models import AnalyticsCatchment
-from onetrip.family import service as family
+from onetrip.family import contracts
+from onetrip.family.followups import service as followups
 from onetrip.kit.clock import local_date, utcnow
 from onetrip.kit.principal import cli_principal
 from onetrip.referral import service as referral
@@ -38,11 +39,11 @@ def test_referral_and_family_services_feed_the_indicators(db, world):
     with db.session() as s:
         s.add(AnalyticsCatchment(organization_id=fam.org, residents=100, hypertension_estimated=10))
         for pid in people:
-            family.sign_contract(s, op, person_id=pid, team_id=fam.team)
-        regs = [family.enrol(s, op, person_id=pid, programme="hypertension", enrolled_on=today) for pid in people[:2]]
-        family.record_followup(s, op, regs[0].id, visit_date=today, sbp=128, dbp=80, adherence="regular")
-        closed = family.enrol(s, op, person_id=people[2], programme="hypertension", enrolled_on=today)
-        family.close_registry(s, op, closed.id, "moved")
+            contracts.sign_contract(s, op, person_id=pid, team_id=fam.team)
+        regs = [followups.enrol(s, op, person_id=pid, programme="hypertension", enrolled_on=today) for pid in people[:2]]
+        followups.record_followup(s, op, regs[0].id, visit_date=today, sbp=128, dbp=80, adherence="regular")
+        closed = followups.enrol(s, op, person_id=people[2], programme="hypertension", enrolled_on=today)
+        followups.close_registry(s, op, closed.id, "moved")
         s.commit()
     with db.session() as s:
         facts.update(s)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from onetrip.auth.service import create_user
-from onetrip.family import service
+from onetrip.family import common, contracts, teams
+from onetrip.family.followups import service as followups
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import Principal, cli_principal
 from onetrip.kit.scopes import scopes_for_roles
@@ -50,9 +51,9 @@ def build_fam(db, world) -> Fam:
         spec = prac("陈刚", "physician", lead)
         doc2, nurse2 = prac("赵敏", "physician", org), prac("孙丽", "nurse", org)
         n = next(_seq)
-        t1 = service.create_team(s, op, organization_id=org, code=f"T{n}", name=f"周明团队{n}", doctor_id=doc,
+        t1 = teams.create_team(s, op, organization_id=org, code=f"T{n}", name=f"周明团队{n}", doctor_id=doc,
                                  nurse_id=nurse, public_health_id=ph, specialist_id=spec)
-        t2 = service.create_team(s, op, organization_id=org, code=f"U{n}", name=f"赵敏团队{n}", doctor_id=doc2,
+        t2 = teams.create_team(s, op, organization_id=org, code=f"U{n}", name=f"赵敏团队{n}", doctor_id=doc2,
                                  nurse_id=nurse2, public_health_id=ph)
         user = create_user(s, f"fd{n}", "Test@2026pass", ["family_doctor"], "周明", org, practitioner_id=doc)
         s.commit()
@@ -86,9 +87,9 @@ def enrolled(db, fam: Fam, programme: str = "hypertension", *, birth: dt.date = 
     pid = resident(db, fam, birth=birth)
     with db.session() as s:
         if sign:
-            service.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team)
-        reg = service.enrol(s, cli_principal(), person_id=pid, programme=programme, team_id=fam.team,
-                            enrolled_on=enrolled_on or service.today() - dt.timedelta(days=200))
+            contracts.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team)
+        reg = followups.enrol(s, cli_principal(), person_id=pid, programme=programme, team_id=fam.team,
+                            enrolled_on=enrolled_on or common.today() - dt.timedelta(days=200))
         s.commit()
         return pid, reg.id
 

@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from onetrip.family import service
+from onetrip.family import common
+from onetrip.family.followups import service as followups
 from onetrip.kit.principal import cli_principal
 from tests.browser_kit import shot, sign_in
 from tests.family.conftest import enrolled
@@ -20,9 +21,9 @@ def test_overdue_worklist_followup_and_urgent_referral(browser_page, db, db_kind
 
     page = browser_page
     page.console_errors.clear()
-    pid, reg = enrolled(db, fam, enrolled_on=service.today() - dt.timedelta(days=300))
+    pid, reg = enrolled(db, fam, enrolled_on=common.today() - dt.timedelta(days=300))
     with db.session() as s:  # last seen 4 months ago, controlled: due a month ago → overdue
-        service.record_followup(s, cli_principal(), reg, visit_date=service.today() - dt.timedelta(days=120),
+        followups.record_followup(s, cli_principal(), reg, visit_date=common.today() - dt.timedelta(days=120),
                                 sbp=134, dbp=84, adherence="regular")
         s.commit()
 

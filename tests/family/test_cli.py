@@ -8,7 +8,7 @@ import typer
 from sqlalchemy import select
 
 from onetrip.cli.family import family_app
-from onetrip.family import service
+from onetrip.family import common
 from onetrip.family.models import Team
 from onetrip.registry.models import Organization
 from tests.family.conftest import enrolled
@@ -18,7 +18,7 @@ app.add_typer(family_app, name="family")
 
 
 def test_commands(cli_env, db, fam):
-    pid, _ = enrolled(db, fam, enrolled_on=service.today() - dt.timedelta(days=300))  # never seen: due at once
+    pid, _ = enrolled(db, fam, enrolled_on=common.today() - dt.timedelta(days=300))  # never seen: due at once
     with db.session() as s:
         code = s.scalar(select(Organization.code).where(Organization.id == fam.org))
         team_code = s.get(Team, fam.team).code

@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, text
 
-from onetrip.family import service
+from onetrip.family import common, contracts, teams
+from onetrip.family.followups import service as followups
 from onetrip.family.models import Contract
 from onetrip.kit.errors import BadRequest, Conflict
 from onetrip.kit.principal import cli_principal
@@ -20,10 +21,10 @@ from tests.family.conftest import doctor_principal, resident
 def test_team_members_come_from_the_registry(db, fam):
     with db.session() as s:
         with pytest.raises(BadRequest):  # the nurse slot takes a nurse
-            service.create_team(s, cli_principal(), organization_id=fam.org, code="BAD", name="x",
+            teams.create_team(s, cli_principal(), organization_id=fam.org, code="BAD", name="x",
                                 doctor_id=fam.doctor, nurse_id=fam.doctor, public_health_id=fam.doctor)
         with pytest.raises(BadRequest):
-            service.create_team(s, cli_principal(), organization_id=fam.org, code="BAD", name="x",
+            teams.create_team(s, cli_principal(), organization_id=fam.org, code="BAD", name="x",
                                 doctor_id="nope", nurse_id=fam.doctor, public_health_id=fam.doctor)
 
 
@@ -64,7 +65,7 @@ def test_concurrent_signings_leave_one_active_contract(db, fam):
 
     def sign(team_id):
         with db.session() as s:
-            c = service.sign_contract(s, doctor_principal(fam), person_id=pid, team_id=team_id)
+            c = contracts.sign_contract(s, doctor_principal(fam), person_id=pid, team_id=team_id)
             s.commit()
             results.append(c.id)
 
@@ -80,7 +81,7 @@ def test_the_database_refuses_a_second_active_contract(db, fam):
     """The partial unique index holds even when the service is bypassed."""
     pid = resident(db, fam)
     with db.session() as s:
-        c = service.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team)
+        c = contracts.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team)
         s.commit()
         from sqlalchemy.exc import IntegrityError
 
@@ -96,15 +97,15 @@ def test_renew_and_switch(db, fam):
     pid = resident(db, fam)
     op = doctor_principal(fam)
     with db.session() as s:
-        first = service.sign_contract(s, op, person_id=pid, team_id=fam.team)
-        renewed = service.renew_contract(s, op, first.id)
+        first = contracts.sign_contract(s, op, person_id=pid, team_id=fam.team)
+        renewed = contracts.renew_contract(s, op, first.id)
         assert renewed.start_date == first.end_date + dt.timedelta(days=1) and renewed.previous_id == first.id
         assert first.status == "ended" and first.end_reason == "renewed" and renewed.status == "active"
-        switched = service.switch_contract(s, op, renewed.id, team_id=fam.team2)
-        assert switched.doctor_id == fam.doctor2 and switched.start_date == service.today()
+        switched = contracts.switch_contract(s, op, renewed.id, team_id=fam.team2)
+        assert switched.doctor_id == fam.doctor2 and switched.start_date == common.today()
         assert renewed.end_reason == "switched" and renewed.end_date < renewed.start_date  # cut: never covered
         with pytest.raises(Conflict):
-            service.renew_contract(s, op, first.id)
+            contracts.renew_contract(s, op, first.id)
         s.commit()
         types = [e.event_type for e in s.scalars(select(OutboxEvent).where(OutboxEvent.person_id == pid,
                                                   OutboxEvent.event_type.like("contract.%")).order_by(OutboxEvent.id))]
@@ -114,12 +115,12 @@ def test_renew_and_switch(db, fam):
 def test_expired_contract_makes_way_for_a_new_one(db, fam):
     pid = resident(db, fam)
     with db.session() as s:
-        start = service.today() - dt.timedelta(days=400)
-        old = service.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team, start_date=start)
+        start = common.today() - dt.timedelta(days=400)
+        old = contracts.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team, start_date=start)
         s.commit()
-        assert service.expire_contracts(s, cli_principal(), on=service.today()) >= 1
+        assert contracts.expire_contracts(s, cli_principal(), on=common.today()) >= 1
         assert old.status == "expired"
-        new = service.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team2)
+        new = contracts.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team2)
         assert new.status == "active"
         s.commit()
         n = s.execute(text("SELECT count(*) FROM fam_contract WHERE person_id = :p AND status = 'active'"),
@@ -136,7 +137,7 @@ def test_staff_of_another_institution_cannot_sign(db, fam, world):
         from onetrip.kit.errors import Forbidden
 
         with pytest.raises(Forbidden):
-            service.sign_contract(s, outsider, person_id=pid, team_id=fam.team)
+            contracts.sign_contract(s, outsider, person_id=pid, team_id=fam.team)
 
 
 def test_concurrent_followups_do_not_lose_the_uncontrolled_run(db, fam):
@@ -149,7 +150,7 @@ def test_concurrent_followups_do_not_lose_the_uncontrolled_run(db, fam):
 
     def record():
         with db.session() as s:
-            service.record_followup(s, doctor_principal(fam), reg, sbp=150, dbp=95)
+            followups.record_followup(s, doctor_principal(fam), reg, sbp=150, dbp=95)
             s.commit()
 
     assert run_concurrently(record, [()] * 4) == []

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, text
 
 from onetrip.demo.family import load_family
 from onetrip.demo.loader import load_district
-from onetrip.family import service
+from onetrip.family import common
+from onetrip.family.figures import service as figures
 from onetrip.family.models import Contract, Followup, Registry
 from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
@@ -38,7 +39,7 @@ GROUP BY m.grp
 
 @pytest.fixture(scope="module")
 def district(db):
-    today = service.today()
+    today = common.today()
     with db.session() as s:
         load_district(s, residents=1500, seed=23, batch_size=500, batch_commit=s.commit)
         counts = load_family(s, 23, today)
@@ -60,8 +61,8 @@ def test_programme_figures_match_independent_sql(db, district, level):
     start, end = dt.date(today.year, 1, 1), today
     col = {"team": "team_id", "doctor": "doctor_id", "institution": "organization_id"}[level]
     with db.session() as s:
-        figs = service.compute_figures(s, cli_principal(), level=level)
-        p = service.params(s)
+        figs = figures.compute_figures(s, cli_principal(), level=level)
+        p = common.params(s)
         adults = s.execute(text("SELECT COUNT(*) FROM person WHERE deceased = :f AND merged_into_id IS NULL "
                                 "AND birth_date <= :cut"), {"f": False, "cut": years_before(end, 18)}).scalar()
         for programme, prevalence in (("hypertension", p.hypertension_prevalence),
@@ -94,7 +95,7 @@ def test_programme_figures_match_independent_sql(db, district, level):
 def test_contract_rates_match_independent_sql(db, district):
     today, _ = district
     with db.session() as s:
-        figs = service.compute_figures(s, cli_principal(), level="team")["contracts"]
+        figs = figures.compute_figures(s, cli_principal(), level="team")["contracts"]
         living = "p.deceased = :f AND p.merged_into_id IS NULL"
         population = s.execute(text(f"SELECT COUNT(*) FROM person p WHERE {living}"), {"f": False}).scalar()
         covered = ("SELECT DISTINCT c.person_id FROM fam_contract c WHERE c.start_date <= :d AND c.end_date >= :d")

@@ -8,7 +8,8 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from onetrip.family import service
+from onetrip.family import common
+from onetrip.family.followups import service as followups
 from onetrip.outbox.models import OutboxEvent
 from tests.family.conftest import enrolled, resident
 
@@ -55,7 +56,7 @@ def test_enrol_and_follow_up_with_urgent_referral(client, db, fam, doc_headers):
 def test_followup_bad_input_is_4xx(client, db, fam, doc_headers):
     _, reg = enrolled(db, fam)
     url = f"/api/family/registries/{reg}/followups"
-    future = (service.today() + dt.timedelta(days=3)).isoformat()
+    future = (common.today() + dt.timedelta(days=3)).isoformat()
     for body in ({}, {"sbp": 140}, {"sbp": "high", "dbp": 80}, {"sbp": 400, "dbp": 80}, {"sbp": 140, "dbp": 80,
                  "visit_date": future}, {"sbp": 140, "dbp": 80, "method": "telepathy"},
                  {"sbp": 140, "dbp": 80, "adherence": "sometimes"}, {"sbp": 140, "dbp": 80, "visit_date": "0001-01-01"}):
@@ -71,7 +72,7 @@ def test_followup_bad_input_is_4xx(client, db, fam, doc_headers):
 def test_two_uncontrolled_in_a_row_draft_a_non_urgent_referral(client, db, fam, doc_headers):
     _, reg = enrolled(db, fam, "diabetes")
     url = f"/api/family/registries/{reg}/followups"
-    d1 = (service.today() - dt.timedelta(days=20)).isoformat()
+    d1 = (common.today() - dt.timedelta(days=20)).isoformat()
     first = client.post(url, headers=doc_headers, json={"fasting_glucose": 8.4, "visit_date": d1}).json()
     assert first["classification"] == "uncontrolled_first" and first["referral_id"] is None
     second = client.post(url, headers=doc_headers, json={"fasting_glucose": 9.1}).json()
@@ -89,7 +90,7 @@ def test_previsit_summary_and_check_in(client, db, fam, doc_headers):
         from onetrip.family.models import Registry
         from onetrip.identity.models import Person
 
-        service.record_followup(s, _op(), reg,
+        followups.record_followup(s, _op(), reg,
                                 sbp=150, dbp=92, adherence="intermittent", fasting_glucose=6.1)
         s.commit()
         number = s.get(Person, pid).id_number
@@ -130,4 +131,4 @@ def test_lab_fasting_glucose_from_the_results_store_counts(client, db, fam, worl
     after = client.get(f"/api/family/persons/{pid}/previsit", headers=doc_headers).json()
     assert after["lab_fasting_glucose"]["value"] == 7.8
     assert after["glucose_tests_this_year"] == before["glucose_tests_this_year"] + (
-        1 if (service.today() - dt.timedelta(days=2)).year == service.today().year else 0)
+        1 if (common.today() - dt.timedelta(days=2)).year == common.today().year else 0)

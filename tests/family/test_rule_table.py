@@ -9,7 +9,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from onetrip.family import service
+from onetrip.family import common, contracts, prescriptions
+from onetrip.family.figures import service as figures
+from onetrip.family.followups import service as followups
+from onetrip.family.worklist import service as worklist
 from onetrip.kit.errors import Unprocessable
 from onetrip.kit.principal import cli_principal
 from onetrip.rules.service import rule_values, set_rule
@@ -37,9 +40,9 @@ def followup(db, fam, programme="hypertension", *, birth=dt.date(1970, 1, 1), pr
     _, reg = enrolled(db, fam, programme, birth=birth)
     with db.session() as s:
         for i, p in enumerate(prior or []):
-            service.record_followup(s, doctor_principal(fam), reg,
-                                    visit_date=service.today() - dt.timedelta(days=30 - i), **p)
-        fu = service.record_followup(s, doctor_principal(fam), reg, **values)
+            followups.record_followup(s, doctor_principal(fam), reg,
+                                    visit_date=common.today() - dt.timedelta(days=30 - i), **p)
+        fu = followups.record_followup(s, doctor_principal(fam), reg, **values)
         s.commit()
         return fu
 
@@ -96,7 +99,7 @@ def stable_patient(db, fam) -> str:
     pid, reg = enrolled(db, fam)
     with db.session() as s:
         for days in (60, 30):
-            service.record_followup(s, cli_principal(), reg, visit_date=service.today() - dt.timedelta(days=days),
+            followups.record_followup(s, cli_principal(), reg, visit_date=common.today() - dt.timedelta(days=days),
                                     sbp=128, dbp=78, adherence="regular")
         s.commit()
     return pid
@@ -106,7 +109,7 @@ def issue(db, fam, pid, weeks, *, drug_class="antihypertensive", assessment="病
           indication=None):
     with db.session() as s:
         try:
-            service.issue_long_prescription(s, doctor_principal(fam), person_id=pid, weeks=weeks,
+            prescriptions.issue_long_prescription(s, doctor_principal(fam), person_id=pid, weeks=weeks,
                                             items=[{"drug": "氨氯地平片", "drug_class": drug_class,
                                                     "indication": indication}],
                                             assessment=assessment, patient_confirmed=confirmed)
@@ -157,12 +160,12 @@ def test_r51_min_term_follows_the_table(db, fam):
     from tests.family.conftest import resident
 
     pid = resident(db, fam)
-    start = service.today()
+    start = common.today()
     with db.session() as s, pytest.raises(BadRequest):
-        service.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team, start_date=start,
+        contracts.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team, start_date=start,
                               end_date=start + dt.timedelta(days=200))
     with rule(db, "R5.1_min_term_years", 0), db.session() as s:
-        c = service.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team, start_date=start,
+        c = contracts.sign_contract(s, cli_principal(), person_id=pid, team_id=fam.team, start_date=start,
                                   end_date=start + dt.timedelta(days=200))
         assert c.status == "active"
         s.rollback()
@@ -171,15 +174,15 @@ def test_r51_min_term_follows_the_table(db, fam):
 # --- worklist, figures and self-check thresholds -----------------------------------------------------
 
 def test_r35_lost_after_days_follows_the_table(db, fam):
-    _, reg = enrolled(db, fam, enrolled_on=service.today() - dt.timedelta(days=400))
+    _, reg = enrolled(db, fam, enrolled_on=common.today() - dt.timedelta(days=400))
     with db.session() as s:  # controlled 150 days ago → due 60 days ago
-        service.record_followup(s, cli_principal(), reg, visit_date=service.today() - dt.timedelta(days=150),
+        followups.record_followup(s, cli_principal(), reg, visit_date=common.today() - dt.timedelta(days=150),
                                 sbp=120, dbp=75)
         s.commit()
 
     def bucket():
         with db.session() as s:
-            items = service.worklist(s, cli_principal(), team_id=fam.team, limit=500)["items"]
+            items = worklist.build(s, cli_principal(), team_id=fam.team, limit=500)["items"]
             return next(i["bucket"] for i in items if i["registry_id"] == reg)
 
     assert bucket() == "overdue"
@@ -188,16 +191,16 @@ def test_r35_lost_after_days_follows_the_table(db, fam):
 
 
 def test_r36_standard_followups_follows_the_table(db, fam):
-    _, reg = enrolled(db, fam, enrolled_on=dt.date(service.today().year, 1, 1))
+    _, reg = enrolled(db, fam, enrolled_on=dt.date(common.today().year, 1, 1))
     with db.session() as s:
         for days in (3, 2, 1):
-            service.record_followup(s, cli_principal(), reg, visit_date=service.today() - dt.timedelta(days=days),
+            followups.record_followup(s, cli_principal(), reg, visit_date=common.today() - dt.timedelta(days=days),
                                     sbp=120, dbp=75)
         s.commit()
 
     def standard():
         with db.session() as s:
-            figs = service.compute_figures(s, cli_principal(), level="team")
+            figs = figures.compute_figures(s, cli_principal(), level="team")
             return figs["programmes"]["hypertension"]["by"][fam.team]["standard"]
 
     before = standard()

@@ -7,16 +7,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from onetrip.family import service
+from onetrip.family import common
+from onetrip.family.followups import service as followups
 from onetrip.identity.models import Person
 from tests.family.conftest import enrolled
 from tests.web.test_web_pages import signed_in
 
 
 def test_pages_and_forms(app, db, fam):
-    pid, reg = enrolled(db, fam, enrolled_on=service.today() - dt.timedelta(days=300))
+    pid, reg = enrolled(db, fam, enrolled_on=common.today() - dt.timedelta(days=300))
     with db.session() as s:
-        service.record_followup(s, service_op(), reg, visit_date=service.today() - dt.timedelta(days=120),
+        followups.record_followup(s, service_op(), reg, visit_date=common.today() - dt.timedelta(days=120),
                                 sbp=132, dbp=82, adherence="regular")
         s.commit()
         number = s.get(Person, pid).id_number
@@ -30,7 +31,7 @@ def test_pages_and_forms(app, db, fam):
     r = c.get(f"/ui/family/patients/{pid}?lang=en")
     assert r.status_code == 200 and "Pre-visit summary" in r.text and "Record follow-up" in r.text
     r = c.post(f"/ui/family/registries/{reg}/followups", data={"sbp": "185", "dbp": "112", "method": "clinic",
-                                                              "visit_date": service.today().isoformat()})
+                                                              "visit_date": common.today().isoformat()})
     assert r.status_code == 303
     page = c.get(r.headers["location"]).text
     assert 'id="referral-draft"' in page and 'data-code="urgent"' in page

@@ -9,7 +9,8 @@ import io
 
 from sqlalchemy import select
 
-from onetrip.family import service
+from onetrip.family import common
+from onetrip.family.followups import service as followups
 from onetrip.family.models import LongPrescription
 from onetrip.identity.models import Person
 from onetrip.kit.principal import cli_principal
@@ -17,7 +18,7 @@ from tests.family.conftest import doctor_principal, enrolled, resident_id
 
 
 def back(days: int) -> dt.date:
-    return service.today() - dt.timedelta(days=days)
+    return common.today() - dt.timedelta(days=days)
 
 
 def test_worklist_buckets_order_and_export(client, db, fam, doc_headers):
@@ -32,7 +33,7 @@ def test_worklist_buckets_order_and_export(client, db, fam, doc_headers):
     with db.session() as s:
         op = cli_principal()
         for reg, visit in ((lost, back(200)), (overdue, back(120)), (due, back(80)), (fine, back(10))):
-            service.record_followup(s, op, reg, visit_date=visit, sbp=130, dbp=80)  # controlled → +90 days
+            followups.record_followup(s, op, reg, visit_date=visit, sbp=130, dbp=80)  # controlled → +90 days
         s.commit()
     # lost: due 110 days ago (> 90); overdue: due 30 days ago; due: in 10 days; fine: in 80 days
     r = client.get(f"/api/family/worklist?team={f2.team}", headers=doc_headers)
@@ -79,7 +80,7 @@ def test_long_prescription_proxy_collection_and_delivery(client, db, fam, doc_he
     pid, reg = enrolled(db, fam)
     with db.session() as s:
         for days in (60, 30):
-            service.record_followup(s, doctor_principal(fam), reg, visit_date=back(days), sbp=126, dbp=76,
+            followups.record_followup(s, doctor_principal(fam), reg, visit_date=back(days), sbp=126, dbp=76,
                                     adherence="regular")
         s.commit()
         number = s.get(Person, pid).id_number

@@ -40,7 +40,7 @@ def _team(session, institution: str, code: str):
 def expire_contracts() -> None:
     """关闭已到期的签约 / close active contracts whose term has ended (daily job; emits contract.ended)."""
     from onetrip.db.session import unit_of_work
-    from onetrip.family.service import expire_contracts as expire
+    from onetrip.family.contracts import expire_contracts as expire
     from onetrip.kit.principal import cli_principal
 
     with unit_of_work() as s:
@@ -57,7 +57,7 @@ def worklist(
 ) -> None:
     """团队随访清单（姓名、证件号、电话已脱敏）/ a team's follow-up worklist, masked."""
     from onetrip.db.session import unit_of_work
-    from onetrip.family.service import worklist as build
+    from onetrip.family.worklist.service import build
     from onetrip.kit.principal import cli_principal
 
     if only not in ("due", "overdue", "lost"):
@@ -83,7 +83,7 @@ def figures(
 ) -> None:
     """签约率、管理率、规范管理率、控制率 / contract, management, standard-management and control rates."""
     from onetrip.db.session import unit_of_work
-    from onetrip.family.service import compute_figures
+    from onetrip.family.figures.service import compute_figures
     from onetrip.kit.principal import cli_principal
 
     if level not in ("institution", "team", "doctor"):

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onetrip.analytics.models import AnalyticsCatchment, Encounter
+from onetrip.db.bulk import bulk_insert
 from onetrip.identity.models import Person
 from onetrip.kit.clock import utcnow
 from onetrip.registry.models import Department, Organization
@@ -86,7 +87,7 @@ def load_encounters(session: Session, seed: int, today: dt.date, *, days: int = 
             dept = rng.choice(depts[org.id]) if depts.get(org.id) else None
             rows.append((uuid.uuid4().hex, person, None, org.id, dept, org.community_id, level, True, cls, day,
                          "finished", None, "demo", now, now))
-    _write(session, cols, rows)
+    bulk_insert(session, Encounter.__table__, rows, columns=cols)
     total_persons = n_residents
     share = total_persons / max(len(primary), 1)
     for o in primary:
@@ -97,20 +98,3 @@ def load_encounters(session: Session, seed: int, today: dt.date, *, days: int = 
                                            diabetes_estimated=int(residents * 0.075)))
     session.flush()
     return {"encounters": len(rows)}
-
-
-def _write(session: Session, cols: tuple[str, ...], rows: list[tuple]) -> None:
-    table = Encounter.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        driver = session.connection().connection.driver_connection
-        with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    # SQLite: the driver's executemany with plain tuples, in SQLAlchemy's own storage formats.
-    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    stamp = rows[0][-1].strftime("%Y-%m-%d %H:%M:%S.%f") if rows else ""
-    converted = [(*r[:7], int(r[7]), r[8], r[9].isoformat(), *r[10:13], stamp, stamp) for r in rows]
-    cursor = session.connection().connection.driver_connection.cursor()
-    cursor.executemany(sql, converted)
-    cursor.close()

@@ -4,14 +4,13 @@ including patients who fall behind (overdue, lost to follow-up) and who stay unc
 glucose readings with the alerts they raise, and the outbox events the cockpit reads (contract.signed,
 registry.enrolled, followup.recorded; ``occurred_at`` is when it happened).
 
-Deterministic for a seed (ids too). Bulk inserts: COPY on PostgreSQL, executemany elsewhere (the demo
-loader's writer). Idempotent: a database that has teams already is left alone.
+Deterministic for a seed (ids too). Bulk inserts with ``db.bulk`` (COPY on PostgreSQL, executemany
+elsewhere). Idempotent: a database that has teams already is left alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import uuid
 from collections import defaultdict
@@ -20,10 +19,10 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from onetrip.demo.loader import _Writer
+from onetrip.db.bulk import bulk_insert
 from onetrip.family import rules
+from onetrip.family.common import params
 from onetrip.family.models import Alert, Contract, Followup, Reading, Registry, Team
-from onetrip.family.service import params
 from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit.clock import LOCAL_TZ
 from onetrip.outbox import service as outbox_service
@@ -31,66 +30,22 @@ from onetrip.outbox.models import OutboxEvent
 from onetrip.registry.models import Organization, Practitioner
 
 LOCAL = LOCAL_TZ
-JSON_COLUMNS = {"addons", "declared_groups", "key_groups", "symptoms", "medication", "lifestyle", "urgent_reasons",
-                "alerts", "codes", "payload", "resource"}
 DRUGS = {rules.HYPERTENSION: ["氨氯地平片 5mg qd", "缬沙坦胶囊 80mg qd", "吲达帕胺片 2.5mg qd"],
          rules.DIABETES: ["二甲双胍片 0.5g tid", "格列美脲片 2mg qd", "阿卡波糖片 50mg tid"]}
 
 
 class _Bulk:
-    """Rows per table, written at the end with the loader's writer (COPY needs JSON as text)."""
+    """Rows per table, written at the end with one bulk insert each (``db.bulk``)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.copy = session.get_bind().dialect.name == "postgresql"
-        self.writer = _Writer(session, self.copy)
         self.rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
 
     def add(self, model, **row: Any) -> None:
         self.rows[model.__table__].append(row)
 
     def write(self, table: Table) -> int:
-        rows = self.rows.pop(table, [])
-        if not rows:
-            return 0
-        cols = list(rows[0])
-        if self.copy:  # COPY takes JSON as text
-            conv = [c in JSON_COLUMNS for c in cols]
-            self.writer.write(table, cols, [tuple(json.dumps(r[c], ensure_ascii=False) if j else r[c]
-                                                  for c, j in zip(cols, conv, strict=True)) for r in rows])
-            return len(rows)
-        # SQLite: the DBAPI's executemany with values already in SQLAlchemy's storage format (UTC text
-        # timestamps, ISO dates, JSON text) — several times faster than per-row type processing.
-        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-        cursor = self.session.connection().connection.driver_connection.cursor()
-        convert = [_sqlite_converter(c, next((r[c] for r in rows if r[c] is not None), None)) for c in cols]
-        conv = [(i, f) for i, f in enumerate(convert) if f is not None]
-        out = []
-        for r in rows:
-            values = [r[c] for c in cols]
-            for i, f in conv:
-                if values[i] is not None:
-                    values[i] = f(values[i])
-            out.append(values)
-        cursor.executemany(sql, out)
-        return len(rows)
-
-
-def _utc_text(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _sqlite_converter(column: str, sample: Any):
-    """How a column's values are stored by SQLAlchemy on SQLite (None: as they are)."""
-    if column in JSON_COLUMNS:
-        return lambda v: json.dumps(v, ensure_ascii=False)
-    if isinstance(sample, dt.datetime):
-        return _utc_text
-    if isinstance(sample, dt.date):
-        return dt.date.isoformat
-    if isinstance(sample, bool):
-        return int
-    return None
+        return bulk_insert(self.session, table, self.rows.pop(table, []))
 
 
 def load_family(session: Session, seed: int, today: dt.date, *, readings_share: float = 0.2) -> dict[str, int]:
@@ -207,7 +162,7 @@ def load_family(session: Session, seed: int, today: dt.date, *, readings_share: 
         bulk.add(OutboxEvent, **e)
     counts["events"] = bulk.write(OutboxEvent.__table__)
     session.flush()
-    if bulk.copy:  # fresh statistics after a bulk load, so the planner sees the real sizes at once
+    if session.get_bind().dialect.name == "postgresql":  # fresh statistics after a bulk load, so the planner sees the real sizes at once
         from sqlalchemy import text
 
         for model in (Team, Contract, Registry, Followup, Reading, Alert):

@@ -14,8 +14,8 @@ What lands where:
 
 Everything is deterministic for a seed, ids included (uuid4-shaped, drawn from a seeded generator).
 The caller owns the transaction (STYLE 2): nothing here commits; pass ``batch_commit`` to commit after
-each batch when loading a million residents. On PostgreSQL, rows go in with ``COPY`` (several times
-faster than multi-row INSERT); elsewhere with executemany.
+each batch when loading a million residents. Persons and records go in with ``db.bulk`` (``COPY`` on
+PostgreSQL, several times faster than multi-row INSERT; executemany elsewhere).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from onetrip.db.bulk import bulk_insert
 from onetrip.demo.synth import District, generate_district
 from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
@@ -55,29 +56,6 @@ _RECORD_COLUMNS = (
     "id", "person_id", "organization_id", "mrn", "id_number", "name", "name_pinyin", "sex", "birth_date",
     "phone", "active", "deleted_at", "link_method", *_ADDRESS, "created_at", "updated_at", "version_id",
 )  # fmt: skip
-
-
-class _Writer:
-    """Bulk rows into one table: COPY on PostgreSQL, executemany elsewhere."""
-
-    def __init__(self, session: Session, use_copy: bool):
-        self.session = session
-        self.use_copy = use_copy
-
-    def write(self, table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
-        if not rows:
-            return
-        if self.use_copy:
-            # The session's own psycopg connection, so the COPY is part of the caller's transaction.
-            driver = self.session.connection().connection.driver_connection
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-            return
-        self.session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 class _Names:
@@ -111,18 +89,15 @@ def load_district(
     progress: Progress | None = None,
     batch_commit: Callable[[], None] | None = None,
     batch_size: int = 5_000,
-    use_copy: bool | None = None,
 ) -> dict[str, Any]:
     """Generate the district for ``seed`` and insert it; return counts, organisation codes and a sample.
 
     ``progress(step, done, total)`` is called as work advances (steps: organizations, practitioners,
-    residents); ``batch_commit()`` after every batch of person / record rows. ``use_copy`` defaults to
-    True on PostgreSQL. Raises ``DistrictAlreadyLoaded`` if the district's organisations exist already.
+    residents); ``batch_commit()`` after every batch of person / record rows. Raises ``DistrictAlreadyLoaded`` if the district's organisations exist already.
     """
     district = generate_district(seed, residents)
     return load_generated(
         session, district, progress=progress, batch_commit=batch_commit, batch_size=batch_size,
-        use_copy=use_copy,
     )  # fmt: skip
 
 
@@ -133,7 +108,6 @@ def load_generated(
     progress: Progress | None = None,
     batch_commit: Callable[[], None] | None = None,
     batch_size: int = 5_000,
-    use_copy: bool | None = None,
 ) -> dict[str, Any]:
     """Insert an already generated ``District`` (see ``load_district``)."""
     report = progress or (lambda _step, _done, _total: None)
@@ -144,9 +118,6 @@ def load_generated(
             f"机构 {existing[0]} 已存在，演示区已加载 / organisation {existing[0]} exists: "
             "the demo district is already loaded (use a fresh database)"
         )
-    if use_copy is None:
-        use_copy = session.get_bind().dialect.name == "postgresql"
-    writer = _Writer(session, use_copy)
     id_rng = random.Random(f"onetrip-demo:{district.seed}:ids")
 
     def new_id() -> str:
@@ -154,7 +125,7 @@ def load_generated(
 
     counts, org_ids = _load_structure(session, district, new_id, report)
     sample: list[dict[str, Any]] = []
-    counts.update(_load_people(district, writer, new_id, org_ids, report, batch_commit, batch_size, sample))
+    counts.update(_load_people(session, district, new_id, org_ids, report, batch_commit, batch_size, sample))
     return {"seed": district.seed, **counts, "organization_codes": codes, "sample": sample}
 
 
@@ -216,8 +187,8 @@ def _load_structure(
 
 
 def _load_people(
+    session: Session,
     d: District,
-    writer: _Writer,
     new_id: Callable[[], str],
     org_ids: dict[str, str],
     report: Progress,
@@ -237,8 +208,8 @@ def _load_people(
         nonlocal n_persons, n_records
         n_persons += len(persons)
         n_records += len(records)
-        writer.write(person_table, _PERSON_COLUMNS, persons)
-        writer.write(record_table, _RECORD_COLUMNS, records)
+        bulk_insert(session, person_table, persons, columns=_PERSON_COLUMNS)
+        bulk_insert(session, record_table, records, columns=_RECORD_COLUMNS)
         persons.clear()
         records.clear()
         if batch_commit:

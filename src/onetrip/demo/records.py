@@ -14,7 +14,7 @@ For a sample of residents with a registration at a hospital or branch centre, ov
   ``recognition.rules.failures``); with a recognisable prior the doctor mostly recognised it (the order is
   dropped — money saved) and otherwise repeated it with a reason code (R1.3), which stores a new result.
 
-Deterministic for a seed (ids too). Rows go in with the demo loader's bulk writer (COPY on PostgreSQL,
+Deterministic for a seed (ids too). Rows go in with ``db.bulk`` (COPY on PostgreSQL,
 executemany elsewhere); nothing here commits. Look-ups (调阅) come from audited reads, which this loader
 leaves to real use of the timeline.
 """
@@ -22,7 +22,6 @@ leaves to real use of the timeline.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import uuid
 from collections import defaultdict
@@ -33,7 +32,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from onetrip.demo.loader import LOADED_AT, _Writer
+from onetrip.db.bulk import bulk_insert
+from onetrip.demo.loader import LOADED_AT
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import LOCAL_TZ
 from onetrip.recognition import rules
@@ -116,14 +116,9 @@ def load_records(session: Session, *, seed: int, today: dt.date, days: int = 365
     ``max_persons``). Returns counts. Refuses nothing: call it once per demo district (the caller checks)."""
     rng = random.Random(seed * 7919 + 4)
     seed_catalogue(session)
-    use_copy = session.get_bind().dialect.name == "postgresql"
-    writer = _Writer(session, use_copy)
 
     def new_id() -> str:
         return uuid.UUID(int=rng.getrandbits(128), version=4).hex
-
-    def js(value: Any) -> Any:
-        return json.dumps(value, ensure_ascii=False) if use_copy else value
 
     orgs = {o.id: o for o in session.scalars(select(Organization).where(Organization.org_type.in_(ISSUERS))
                                              .order_by(Organization.code))}
@@ -167,7 +162,7 @@ def load_records(session: Session, *, seed: int, today: dt.date, days: int = 365
         has_values = bool(exam.analytes)
         conclusion = rng.choice(exam.conclusions) if not has_values else None
         row = (rid, person_id, rec_id, org_id, ident[org_id], f"R{counter[0]:08d}", "final", exam.item,
-               LOINC if exam.code else None, exam.code, exam.name, js({}), exam.category, exam.section, when,
+               LOINC if exam.code else None, exam.code, exam.name, {}, exam.category, exam.section, when,
                when + dt.timedelta(hours=rng.randint(1, 30)), conclusion, mark_for(org), None, LOADED_AT, LOADED_AT)
         reports.append(row)
         for n, a in enumerate(exam.analytes, start=1):
@@ -176,11 +171,11 @@ def load_records(session: Session, *, seed: int, today: dt.date, days: int = 365
             level[a.code] = base + rng.gauss(0, a.sd * 0.1)  # drift
             flag = "H" if value > a.high else "L" if value < a.low else "N"
             observations.append((new_id(), person_id, rec_id, org_id, ident[org_id] + ":obs",
-                                 f"R{counter[0]:08d}-{n}", "final", None, LOINC, a.code, a.name, js({}), rid, when,
+                                 f"R{counter[0]:08d}-{n}", "final", None, LOINC, a.code, a.name, {}, rid, when,
                                  value, None, a.unit, a.low, a.high, None, flag, LOADED_AT, LOADED_AT))
         if exam.modality:
             studies.append((new_id(), person_id, rec_id, org_id, ident[org_id] + ":study", f"S{counter[0]:08d}",
-                            "available", exam.item, LOINC if exam.code else None, exam.code, exam.name, js({}),
+                            "available", exam.item, LOINC if exam.code else None, exam.code, exam.name, {},
                             exam.modality, rng.randint(1, 4), rng.randint(20, 400), when, f"A{counter[0]:08d}", rid,
                             LOADED_AT, LOADED_AT))
         return row
@@ -214,17 +209,17 @@ def load_records(session: Session, *, seed: int, today: dt.date, days: int = 365
                 check_id = new_id()
                 dept = rng.choice(departments[o_org]) if departments[o_org] else None
                 channel = "cds-hooks" if rng.random() < 0.6 else "rest"
-                decisions.append((check_id, "check", person_id, None, o_org, dept, exam.item, None, js(priors), None,
+                decisions.append((check_id, "check", person_id, None, o_org, dept, exam.item, None, priors, None,
                                   None, None, None, channel, None, later, later))
                 decided = later + dt.timedelta(minutes=rng.randint(1, 20))
                 if priors and rng.random() < 0.68:
                     decisions.append((new_id(), "decision", person_id, check_id, o_org, dept, exam.item, None,
-                                      js(priors), "recognised", None, None, None, channel, None, decided, decided))
+                                      priors, "recognised", None, None, None, channel, None, decided, decided))
                     continue
                 reason = rng.choices(REASONS, REASON_WEIGHTS)[0]
                 disease = "2型糖尿病" if needs_disease.get(reason) else None
                 decisions.append((new_id(), "decision", person_id, check_id, o_org, dept, exam.item, None,
-                                  js(priors), "repeated", reason, disease, None, channel, None, decided, decided))
+                                  priors, "repeated", reason, disease, None, channel, None, decided, decided))
                 history[exam.item].append(add_report(person_id, o_org, o_rec, exam, later + dt.timedelta(hours=1),
                                                      level))
         if rng.random() < 0.03:  # images taken, report not written yet: shown, never offered for recognition
@@ -232,15 +227,15 @@ def load_records(session: Session, *, seed: int, today: dt.date, days: int = 365
             counter[0] += 1
             when = dt.datetime.combine(today, dt.time(9, 0), CN).astimezone(dt.UTC) - dt.timedelta(days=1)
             studies.append((new_id(), person_id, rec_id, org_id, ident[org_id] + ":study", f"S{counter[0]:08d}",
-                            "available", "US-ABD", None, None, "腹部超声", js({}), "US", 1, 24, when,
+                            "available", "US-ABD", None, None, "腹部超声", {}, "US", 1, 24, when,
                             f"A{counter[0]:08d}", None, LOADED_AT, LOADED_AT))
 
-    writer.write(DiagnosticReport.__table__, _REPORT, reports)
-    writer.write(Observation.__table__, _OBS, observations)
-    writer.write(ImagingStudy.__table__, _STUDY, studies)
+    bulk_insert(session, DiagnosticReport.__table__, reports, columns=_REPORT)
+    bulk_insert(session, Observation.__table__, observations, columns=_OBS)
+    bulk_insert(session, ImagingStudy.__table__, studies, columns=_STUDY)
     checks = [d for d in decisions if d[1] == "check"]
-    writer.write(RecognitionDecision.__table__, _DECISION, checks)
-    writer.write(RecognitionDecision.__table__, _DECISION, [d for d in decisions if d[1] == "decision"])
+    bulk_insert(session, RecognitionDecision.__table__, checks, columns=_DECISION)
+    bulk_insert(session, RecognitionDecision.__table__, [d for d in decisions if d[1] == "decision"], columns=_DECISION)
     session.flush()
     recognised = sum(1 for d in decisions if d[9] == "recognised")
     saved = sum((items[d[6]].price for d in decisions if d[9] == "recognised"), Decimal("0"))

@@ -14,8 +14,11 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
 from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
-from onetrip.family import export, readings, service
+from onetrip.family import contracts, export, prescriptions, readings, teams
 from onetrip.family import repository as repo
+from onetrip.family.figures import service as family_figures
+from onetrip.family.followups import previsit as previsits
+from onetrip.family.followups import service as followups
 from onetrip.family.models import Followup, LongPrescription
 from onetrip.family.schemas import (
     CheckInIn,
@@ -36,6 +39,7 @@ from onetrip.family.schemas import (
     TeamIn,
     TeamOut,
 )
+from onetrip.family.worklist import service as worklists
 from onetrip.kit.errors import BadRequest
 from onetrip.kit.masking import mask_id_number
 
@@ -65,7 +69,7 @@ def list_teams(session: DB, principal: CurrentPrincipal, organization: str | Non
 def create_team(body: TeamIn, session: DB, principal: CurrentPrincipal):
     """A team: doctor, nurse, public-health physician (and an optional specialist) from the registry."""
     require_scope(principal, "CareTeam", "c")
-    return service.create_team(session, principal, **body.model_dump())
+    return teams.create_team(session, principal, **body.model_dump())
 
 
 @router.post("/contracts", response_model=ContractOut, status_code=201)
@@ -73,27 +77,27 @@ def sign(body: ContractIn, session: DB, principal: CurrentPrincipal):
     """Sign a contract at the clinic or through the app (R5). 409 when the resident already has an active
     family doctor: renew or switch that contract instead."""
     require_scope(principal, "Contract", "c")
-    return service.sign_contract(session, principal, **body.model_dump())
+    return contracts.sign_contract(session, principal, **body.model_dump())
 
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut)
 def read_contract(contract_id: str, session: DB, principal: CurrentPrincipal):
     require_scope(principal, "Contract", "r")
-    return service.get_contract(session, principal, contract_id)
+    return contracts.get_contract(session, principal, contract_id)
 
 
 @router.post("/contracts/{contract_id}/renew", response_model=ContractOut, status_code=201)
 def renew(contract_id: str, body: RenewIn, session: DB, principal: CurrentPrincipal):
     """Renew with the same team (R5.1): the new term follows the old one."""
     require_scope(principal, "Contract", "u")
-    return service.renew_contract(session, principal, contract_id, **body.model_dump())
+    return contracts.renew_contract(session, principal, contract_id, **body.model_dump())
 
 
 @router.post("/contracts/{contract_id}/switch", response_model=ContractOut, status_code=201)
 def switch(contract_id: str, body: SwitchIn, session: DB, principal: CurrentPrincipal):
     """Switch to another team (R5.1): the old contract ends yesterday, the new one starts today."""
     require_scope(principal, "Contract", "u")
-    return service.switch_contract(session, principal, contract_id, **body.model_dump())
+    return contracts.switch_contract(session, principal, contract_id, **body.model_dump())
 
 
 # --- registries and follow-ups ----------------------------------------------------------------------
@@ -102,13 +106,13 @@ def switch(contract_id: str, body: SwitchIn, session: DB, principal: CurrentPrin
 def enrol(body: EnrolIn, session: DB, principal: CurrentPrincipal):
     """Enrol in the hypertension or type 2 diabetes registry (RULES §3)."""
     require_scope(principal, "CarePlan", "c")
-    return service.enrol(session, principal, **body.model_dump())
+    return followups.enrol(session, principal, **body.model_dump())
 
 
 @router.get("/registries/{registry_id}", response_model=RegistryOut)
 def read_registry(registry_id: str, session: DB, principal: CurrentPrincipal):
     require_scope(principal, "CarePlan", "r")
-    return service.get_registry(session, principal, registry_id)
+    return followups.get_registry(session, principal, registry_id)
 
 
 @router.post("/registries/{registry_id}/followups", response_model=FollowupOut, status_code=201)
@@ -116,13 +120,13 @@ def record_followup(registry_id: str, body: FollowupIn, session: DB, principal: 
     """Record a follow-up: classified (R3.3, R3.5), next due date set; R3.3/R3.4 referrals are drafted
     (``referral_id``; the draft is at /ui/referrals/{id})."""
     require_scope(principal, "CarePlan", "u")
-    return service.record_followup(session, principal, registry_id, **body.model_dump())
+    return followups.record_followup(session, principal, registry_id, **body.model_dump())
 
 
 @router.get("/registries/{registry_id}/followups", response_model=list[FollowupOut])
 def list_followups(registry_id: str, session: DB, principal: CurrentPrincipal):
     require_scope(principal, "CarePlan", "r")
-    reg = service.get_registry(session, principal, registry_id)
+    reg = followups.get_registry(session, principal, registry_id)
     return repo.followups(session, registry_id=reg.id, limit=200)
 
 
@@ -130,14 +134,14 @@ def list_followups(registry_id: str, session: DB, principal: CurrentPrincipal):
 def previsit(person_id: str, session: DB, principal: CurrentPrincipal) -> dict:
     """The pre-visit assessment (诊前评估): registries, trends of self-check readings, adherence, alerts."""
     require_scope(principal, "CarePlan", "r")
-    return service.previsit_summary(session, principal, person_id)
+    return previsits.previsit_summary(session, principal, person_id)
 
 
 @router.post("/checkin")
 def check_in(body: CheckInIn, session: DB, principal: CurrentPrincipal) -> dict:
     """The patient checks in at the chronic-disease clinic (ID card or person id): the pre-visit summary."""
     require_scope(principal, "CarePlan", "r")
-    return service.check_in(session, principal, person_id=body.person_id, id_number=body.id_number)
+    return previsits.check_in(session, principal, person_id=body.person_id, id_number=body.id_number)
 
 
 # --- worklists --------------------------------------------------------------------------------------
@@ -150,8 +154,8 @@ def worklist(session: DB, principal: CurrentPrincipal, team: str | None = None, 
     """Due (within the rule table's window), overdue and lost-to-follow-up patients, most overdue first.
     ``only``: due | overdue | lost. Names, IDs and phones are masked."""
     require_scope(principal, "CarePlan", "s")
-    return service.worklist(session, principal, team_id=team, doctor_id=doctor, organization_id=organization,
-                            only=only, on=date, limit=limit, offset=offset)
+    return worklists.build(session, principal, team_id=team, doctor_id=doctor, organization_id=organization,
+                           only=only, on=date, limit=limit, offset=offset)
 
 
 @router.get("/worklist.{fmt}")
@@ -161,8 +165,8 @@ def worklist_export(fmt: str, session: DB, principal: CurrentPrincipal, team: st
     require_scope(principal, "CarePlan", "s")
     if fmt not in ("csv", "xlsx"):
         raise BadRequest("格式须为 csv 或 xlsx / format must be csv or xlsx")
-    data = service.worklist(session, principal, team_id=team, doctor_id=doctor, organization_id=organization,
-                            only=only, limit=5000)
+    data = worklists.build(session, principal, team_id=team, doctor_id=doctor, organization_id=organization,
+                           only=only, limit=5000)
     return export.response(data["items"], fmt, "worklist")
 
 
@@ -170,13 +174,13 @@ def worklist_export(fmt: str, session: DB, principal: CurrentPrincipal, team: st
 def alerts(session: DB, principal: CurrentPrincipal, team: str | None = None, organization: str | None = None) -> list:
     """Open alerts from out-of-range self-check readings."""
     require_scope(principal, "CarePlan", "s")
-    return service.alert_list(session, principal, team_id=team, organization_id=organization)
+    return worklists.alert_list(session, principal, team_id=team, organization_id=organization)
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge(alert_id: str, session: DB, principal: CurrentPrincipal) -> dict:
     require_scope(principal, "CarePlan", "u")
-    a = service.acknowledge_alert(session, principal, alert_id)
+    a = worklists.acknowledge_alert(session, principal, alert_id)
     return {"id": a.id, "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None}
 
 
@@ -187,21 +191,21 @@ def issue(body: LongRxIn, session: DB, principal: CurrentPrincipal) -> dict:
     """Issue a long prescription (RULES §4): 422 naming every rule it breaks."""
     require_scope(principal, "MedicationRequest", "c")
     data = body.model_dump()
-    return rx_out(service.issue_long_prescription(session, principal, **data))
+    return rx_out(prescriptions.issue_long_prescription(session, principal, **data))
 
 
 @router.post("/prescriptions/{rx_id}/collect")
 def collect(rx_id: str, body: CollectIn, session: DB, principal: CurrentPrincipal) -> dict:
     """Pickup by the patient, or by a proxy with both ID numbers recorded (R4.4; shown masked)."""
     require_scope(principal, "MedicationRequest", "u")
-    return rx_out(service.collect(session, principal, rx_id, **body.model_dump()))
+    return rx_out(prescriptions.collect(session, principal, rx_id, **body.model_dump()))
 
 
 @router.post("/prescriptions/{rx_id}/delivery", status_code=201)
 def deliver(rx_id: str, body: DeliveryIn, session: DB, principal: CurrentPrincipal) -> dict:
     """Home delivery: the order starts as packed."""
     require_scope(principal, "MedicationRequest", "u")
-    d = service.create_delivery(session, principal, rx_id, **body.model_dump())
+    d = prescriptions.create_delivery(session, principal, rx_id, **body.model_dump())
     return {"id": d.id, "status": d.status, "prescription_id": d.prescription_id}
 
 
@@ -209,7 +213,7 @@ def deliver(rx_id: str, body: DeliveryIn, session: DB, principal: CurrentPrincip
 def delivery_step(delivery_id: str, body: DeliveryStepIn, session: DB, principal: CurrentPrincipal) -> dict:
     """packed → sent → delivered."""
     require_scope(principal, "MedicationRequest", "u")
-    d = service.advance_delivery(session, principal, delivery_id, body.status, body.tracking_no)
+    d = prescriptions.advance_delivery(session, principal, delivery_id, body.status, body.tracking_no)
     return {"id": d.id, "status": d.status, "tracking_no": d.tracking_no}
 
 
@@ -229,7 +233,7 @@ def figures(session: DB, principal: CurrentPrincipal, year: int | None = Query(d
             level: str = "institution", organization: str | None = None) -> dict:
     """签约率 (overall, per key group), 管理率, 规范管理率, 控制率 (R3.6, R5.3) per institution, team or doctor."""
     require_scope(principal, "MeasureReport", "r")
-    return service.compute_figures(session, principal, year=year, level=level, organization_id=organization)
+    return family_figures.compute_figures(session, principal, year=year, level=level, organization_id=organization)
 
 
 @devices_router.post("/readings", status_code=201)

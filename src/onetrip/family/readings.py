@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from onetrip.audit import service as audit
 from onetrip.family import repository as repo
 from onetrip.family import rules
+from onetrip.family.common import number, params, require_team_member, resident
 from onetrip.family.models import Alert, Device, Reading, Registry
-from onetrip.family.service import _person, params, require_team_member
 from onetrip.identity.models import Person
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import BadRequest, NotFound, Unauthorized
@@ -89,7 +89,7 @@ def register_device(session: Session, principal: Principal, *, kind: str, serial
         raise BadRequest("家用设备填居民，自助机填机构（二选一）/ give person_id (home device) or organization_id "
                          "(kiosk), not both", expression=["person_id"])
     if person_id:
-        person = _person(session, person_id)
+        person = resident(session, person_id)
         person_id = person.id
         c = repo.active_contract(session, person.id)
         if not principal.is_operator and (c is None or c.organization_id != principal.organization_id):
@@ -130,12 +130,10 @@ def store_reading(session: Session, principal: Principal, *, person_id: str, mea
                   resource: dict | None = None) -> tuple[Reading, bool]:
     """Store one reading (idempotent on ``source_system|source_id``); raise an alert when out of range.
     Returns (reading, created)."""
-    from onetrip.family.service import _num
-
     if source not in SOURCES:
         raise BadRequest(f"来源无效 / source must be one of {list(SOURCES)}", expression=["source"])
-    sbp, dbp = _num(sbp, "sbp", 40, 300), _num(dbp, "dbp", 20, 200)
-    pulse, glucose = _num(pulse, "pulse", 20, 250), _num(glucose, "glucose", 0.5, 60)
+    sbp, dbp = number(sbp, "sbp", 40, 300), number(dbp, "dbp", 20, 200)
+    pulse, glucose = number(pulse, "pulse", 20, 250), number(glucose, "glucose", 0.5, 60)
     if sbp is None and dbp is None and glucose is None:
         raise BadRequest("读数为空（需血压或血糖）/ a reading needs a blood pressure or a glucose value",
                          expression=["valueQuantity"])
@@ -150,7 +148,7 @@ def store_reading(session: Session, principal: Principal, *, person_id: str, mea
         raise BadRequest("测量时间需带时区 / measured_at needs a time zone", expression=["effectiveDateTime"])
     if at > now + dt.timedelta(minutes=10):
         raise BadRequest("测量时间不能在将来 / measured_at is in the future", expression=["effectiveDateTime"])
-    person = _person(session, person_id)
+    person = resident(session, person_id)
     if source_system and source_id:
         found = session.scalars(select(Reading).where(Reading.source_system == source_system,
                                                       Reading.source_id == source_id)).first()

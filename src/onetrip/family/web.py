@@ -14,9 +14,14 @@ from sqlalchemy import or_, select
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.api.web import check_origin, html_errors, page
+from onetrip.family import common, prescriptions, rules
 from onetrip.family import repository as repo
-from onetrip.family import rules, service
+from onetrip.family.figures.service import compute_figures
+from onetrip.family.followups import previsit
+from onetrip.family.followups import service as followups
 from onetrip.family.models import Followup, Team
+from onetrip.family.teams import get_team
+from onetrip.family.worklist import service as worklists
 from onetrip.kit.errors import BadRequest
 from onetrip.kit.masking import mask_id_number
 from onetrip.kit.principal import Principal
@@ -34,7 +39,7 @@ def _teams(session, principal: Principal) -> list[Team]:
 
 def _my_team(session, principal: Principal, teams: list[Team], team_id: str | None) -> Team | None:
     if team_id:
-        return next((t for t in teams if t.id == team_id), None) or service.get_team(session, team_id)
+        return next((t for t in teams if t.id == team_id), None) or get_team(session, team_id)
     user = session.get(User, principal.id) if principal.kind == "user" else None
     if user is not None and user.practitioner_id:
         pid = user.practitioner_id
@@ -66,9 +71,9 @@ def dashboard(request: Request, session: DB, principal: CurrentPrincipal, team: 
     current = _my_team(session, principal, teams, team)
     data = alerts = figures = None
     if current is not None:
-        data = service.worklist(session, principal, team_id=current.id, limit=10)
-        alerts = service.alert_list(session, principal, team_id=current.id)[:20]
-        figs = service.compute_figures(session, principal, level="team", organization_id=current.organization_id)
+        data = worklists.build(session, principal, team_id=current.id, limit=10)
+        alerts = worklists.alert_list(session, principal, team_id=current.id)[:20]
+        figs = compute_figures(session, principal, level="team", organization_id=current.organization_id)
         figures = {p: v["by"].get(current.id) for p, v in figs["programmes"].items()}
     members = {}
     if current is not None:
@@ -89,8 +94,8 @@ def worklist(request: Request, session: DB, principal: CurrentPrincipal, team: s
     current = _my_team(session, principal, teams, team)
     only = only or None
     size = 500 if print_view else 50
-    data = service.worklist(session, principal, team_id=current.id, only=only, limit=size,
-                            offset=(max(page_no, 1) - 1) * size, masked=False) if current else None
+    data = worklists.build(session, principal, team_id=current.id, only=only, limit=size,
+                           offset=(max(page_no, 1) - 1) * size, masked=False) if current else None
     return page(request, "family/worklist.html", session=session, principal=principal, teams=teams, team=current,
                 only=only or "", data=data, page_no=max(page_no, 1), print_view=print_view)
 
@@ -102,7 +107,7 @@ def check_in(request: Request, session: DB, principal: CurrentPrincipal,
     """The patient swipes the ID card: open their chronic-care page with the pre-visit summary."""
     check_origin(request)
     require_scope(principal, "CarePlan", "r")
-    summary = service.check_in(session, principal, id_number=id_number)
+    summary = previsit.check_in(session, principal, id_number=id_number)
     return RedirectResponse(f"/ui/family/patients/{summary['person']['id']}?checked_in=1", status_code=303)
 
 
@@ -113,16 +118,16 @@ def patient(request: Request, person_id: str, session: DB, principal: CurrentPri
     """The chronic-care page: the pre-visit summary, the follow-up form per registry, recent follow-ups,
     long prescriptions and the long-prescription form."""
     require_scope(principal, "CarePlan", "r")
-    summary = service.previsit_summary(session, principal, person_id)
+    summary = previsit.previsit_summary(session, principal, person_id)
     pid = summary["person"]["id"]
     regs = repo.registries_of(session, pid)
     history = repo.followups(session, person_id=pid, limit=20)
     recorded = session.get(Followup, fu) if fu else None
     rxs = repo.prescriptions_of(session, pid)
-    p = service.params(session)
+    p = common.params(session)
     return page(request, "family/patient.html", session=session, principal=principal, s=summary, regs=regs,
                 history=history, recorded=recorded if recorded and recorded.person_id == pid else None, rxs=rxs,
-                rx_new=rx, checked_in=checked_in, symptoms=SYMPTOMS, today=service.today(), p=p,
+                rx_new=rx, checked_in=checked_in, symptoms=SYMPTOMS, today=common.today(), p=p,
                 mask_id=mask_id_number, programmes=rules.PROGRAMMES)
 
 
@@ -147,11 +152,11 @@ def record_followup(request: Request, registry_id: str, session: DB, principal: 
         raise BadRequest("随访日期无效 / visit_date is not a date") from None
     meds = [{"drug": m.strip()} for m in medication.split(",") if m.strip()]
     lifestyle = {k: v for k, v in (("smoking", smoking), ("exercise", exercise), ("salt", salt)) if v}
-    fu = service.record_followup(session, principal, registry_id, visit_date=day, method=method, sbp=_f(sbp),
-                                 dbp=_f(dbp), heart_rate=_f(heart_rate), fasting_glucose=_f(fasting_glucose),
-                                 weight_kg=_f(weight_kg), symptoms=symptom or [], adverse_reaction=bool(adverse_reaction),
-                                 complication=bool(complication), medication=meds, adherence=adherence or None,
-                                 lifestyle=lifestyle, note=note or None)
+    fu = followups.record_followup(session, principal, registry_id, visit_date=day, method=method, sbp=_f(sbp),
+                                   dbp=_f(dbp), heart_rate=_f(heart_rate), fasting_glucose=_f(fasting_glucose),
+                                   weight_kg=_f(weight_kg), symptoms=symptom or [], adverse_reaction=bool(adverse_reaction),
+                                   complication=bool(complication), medication=meds, adherence=adherence or None,
+                                   lifestyle=lifestyle, note=note or None)
     return RedirectResponse(f"/ui/family/patients/{fu.person_id}?fu={fu.id}#result", status_code=303)
 
 
@@ -167,6 +172,6 @@ def issue_prescription(request: Request, person_id: str, session: DB, principal:
     require_scope(principal, "MedicationRequest", "c")
     items = [{"drug": d.strip(), "drug_class": (c or None), "dose": (s or None)}
              for d, c, s in zip(drug, drug_class, dose, strict=False) if d.strip()]
-    rx = service.issue_long_prescription(session, principal, person_id=person_id, items=items, weeks=weeks,
+    rx = prescriptions.issue_long_prescription(session, principal, person_id=person_id, items=items, weeks=weeks,
                                          assessment=assessment or None, patient_confirmed=bool(patient_confirmed))
     return RedirectResponse(f"/ui/family/patients/{rx.person_id}?rx={rx.id}#rx", status_code=303)

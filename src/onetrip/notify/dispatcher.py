@@ -38,10 +38,11 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from onetrip import __version__
+from onetrip.db.concurrency import ids_commit_in_order, oldest_open_transaction
 from onetrip.db.session import unit_of_work
 from onetrip.kit.clock import utcnow
 from onetrip.kit.masking import scrub
@@ -73,16 +74,6 @@ def _lock_feed(session: Session) -> Feed:
     return feed
 
 
-def oldest_open_transaction(session: Session) -> dt.datetime | None:
-    """PostgreSQL: when the oldest transaction still open in this database (other than ours) began; None
-    when there is none, on SQLite, or when the statistics view is not readable."""
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-    return session.scalar(text(
-        "SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"))
-
-
 def gap_settled(noticed: dt.datetime, now: dt.datetime, oldest_open: dt.datetime | None, *, precise: bool,
                 grace_seconds: float) -> bool:
     """N5: may a missing outbox id, first noticed at ``noticed``, be taken as rolled back?
@@ -104,7 +95,7 @@ def fan_out(session: Session, rules: R.NotifyRules, *, now: dt.datetime | None =
     now = now or utcnow()
     feed = _lock_feed(session)
     # Asked before reading the outbox: a transaction that commits in between is then seen by the reads.
-    precise = session.get_bind().dialect.name == "postgresql"
+    precise = not ids_commit_in_order(session)
     oldest_open = oldest_open_transaction(session) if feed.gaps else None
     gaps: dict[str, str] = dict(feed.gaps or {})
     subs = list(session.scalars(select(Subscription).where(Subscription.active.is_(True),

@@ -20,6 +20,7 @@ from onetrip.audit import service as audit
 from onetrip.kit.clock import utcnow
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
+from onetrip.records import observations as observation_store
 from onetrip.records import repository as repo
 from onetrip.records.models import DiagnosticReport, Observation, ReportVersion
 from onetrip.records.schemas import ObservationIn, ReportIn
@@ -62,9 +63,8 @@ def _obs_values(o: ObservationIn) -> dict[str, Any]:
 
 
 def correct_report(session: Session, principal: Principal, report: DiagnosticReport, data: ReportIn) -> DiagnosticReport:
-    """Replace ``report`` (found by the sender's identifier) with the corrected ``data``; keep the old version."""
-    from onetrip.records.service import ingest_observation
-
+    """Replace ``report`` (found by the sender's identifier) with the corrected ``data``; keep the old version.
+    Observations sent for the first time are stored by ``observations.store``, as the report's."""
     # one correction at a time per report (two concurrent ones would both write the same version number)
     report = session.get(DiagnosticReport, report.id, with_for_update=True, populate_existing=True) or report
     observations = repo.observations_of_report(session, report.id)
@@ -82,19 +82,21 @@ def correct_report(session: Session, principal: Principal, report: DiagnosticRep
         report.resource = data.resource
     by_ident = {o.identifier_value: o for o in observations}
     sent = set()
+    added = []
     for o in data.observations:
         sent.add(o.identifier_value)
         row = by_ident.get(o.identifier_value)
         if row is None:
-            ingest_observation(session, principal, o.model_copy(update={
-                "organization_id": report.organization_id, "patient_record_id": report.patient_record_id,
-                "mrn": None}), report)
+            added.append(o.model_copy(update={"organization_id": report.organization_id,
+                                              "patient_record_id": report.patient_record_id, "mrn": None}))
             continue
         for k, v in _obs_values(o).items():
             setattr(row, k, v)
         row.effective_at = o.effective_at or report.effective_at
         if o.resource:
             row.resource = o.resource
+    if added:
+        observation_store.store(session, principal, added, report)
     for row in observations:
         if row.identifier_value not in sent:
             row.status = WITHDRAWN

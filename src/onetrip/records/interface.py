@@ -7,8 +7,10 @@ results are stored only through records' own service functions.
 
 from __future__ import annotations
 
+from onetrip.records.fhir import fhir_results
 from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation, ServiceRequest
 from onetrip.records.rules import is_recognition_mark, validity_days, within_window
+from onetrip.records.service import timeline, trend
 
-__all__ = ["DiagnosticReport", "ImagingStudy", "Observation", "ServiceRequest", "is_recognition_mark", "validity_days",
-           "within_window"]
+__all__ = ["DiagnosticReport", "ImagingStudy", "Observation", "ServiceRequest", "fhir_results", "is_recognition_mark",
+           "timeline", "trend", "validity_days", "within_window"]

@@ -21,10 +21,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from onetrip.identity.fhir import patient_to_fhir
 from onetrip.identity.models import PatientRecord, Person
-from onetrip.interop.fhir import mappers
 from onetrip.kit import clock
 from onetrip.kit.errors import AccessDenied
+from onetrip.kit.fhir import instant, model_class
 from onetrip.kit.masking import mask_id_number, mask_phone
 from onetrip.kit.principal import Principal
 from onetrip.referral import service
@@ -83,15 +84,15 @@ def assemble(session: Session, principal: Principal, r: Referral, *, with_result
         criteria=[crit.get(c, {"code": c, "zh": c, "en": c}) for c in r.criteria_codes or []],
     )
     if r.appointment_id:
-        from onetrip.scheduling.models import Appointment
+        from onetrip.scheduling.interface import Appointment
 
         pkg.appointment = session.get(Appointment, r.appointment_id)
     if with_results:
-        from onetrip.records import service as records
+        from onetrip.records.interface import timeline
 
         days = int(service.settings(session).get("results_days", 180))
         try:
-            pkg.results = records.timeline(session, principal, r.person_id,
+            pkg.results = timeline(session, principal, r.person_id,
                                            since=clock.utcnow() - dt.timedelta(days=days))
         except AccessDenied:
             pkg.results_note = ("接收机构接诊后可查阅共享检查检验结果 / shared results become readable to the "
@@ -112,7 +113,7 @@ def masked_patient(pkg: Package, fields: list[str]) -> dict[str, Any]:
 # --- FHIR ----------------------------------------------------------------------------------------
 
 def _iso(t: dt.datetime | None) -> str | None:
-    return mappers.instant(t) if t else None
+    return instant(t) if t else None
 
 
 def _org_ref(org: Organization | None) -> dict | None:
@@ -237,32 +238,22 @@ def _documents(r: Referral) -> list[dict]:
 
 def to_bundle(session: Session, pkg: Package, base: str = "") -> dict:
     """The package as a FHIR collection Bundle; every entry validated with fhir.resources (R4B)."""
-    from onetrip.records import fhir as records_fhir
-    from onetrip.records.models import DiagnosticReport, ImagingStudy
+    from onetrip.records.interface import fhir_results
 
     r = pkg.referral
     resources: list[dict] = []
     if pkg.record is not None:
-        resources.append(mappers.patient_to_fhir(pkg.record, session.get(Organization, pkg.record.organization_id)))
+        resources.append(patient_to_fhir(pkg.record, session.get(Organization, pkg.record.organization_id)))
     resources += [service_request(r, pkg.from_org, pkg.to_org, pkg.criteria), task(r)]
     resources += _conditions(r) + _medications(r) + _documents(r)
-    for item in pkg.results:
-        model = DiagnosticReport if item.resource_type == "DiagnosticReport" else ImagingStudy
-        row = session.get(model, item.id)
-        if row is None:
-            continue
-        resources.append(records_fhir.to_fhir(session, row))
-        if model is DiagnosticReport:
-            from onetrip.records import repository as records_repo
-
-            resources += [records_fhir.to_fhir(session, o) for o in records_repo.observations_of_report(session, row.id)]
+    resources += fhir_results(session, pkg.results)
     entries = []
     for res in resources:
-        mappers.model_class(res["resourceType"]).model_validate(res)
+        model_class(res["resourceType"]).model_validate(res)
         entries.append({"fullUrl": f"{base}/fhir/R4/{res['resourceType']}/{res['id']}", "resource": res})
     bundle = {"resourceType": "Bundle", "id": f"referral-{r.id}", "type": "collection",
-              "timestamp": mappers.instant(clock.utcnow()), "entry": entries}
-    mappers.model_class("Bundle").model_validate(bundle)
+              "timestamp": instant(clock.utcnow()), "entry": entries}
+    model_class("Bundle").model_validate(bundle)
     return bundle
 
 

@@ -20,7 +20,7 @@ from onetrip.rules.service import rule_values
 from onetrip.scheduling import repository, service
 from onetrip.scheduling.models import Appointment, ExamType, Resource, Slot
 
-__all__ = ["Appointment", "ReservedPlace", "Slot", "book", "check_in", "exam_types", "release_appointment",
+__all__ = ["Appointment", "ReservedPlace", "Resource", "Slot", "book", "check_in", "exam_types", "release_appointment",
            "reserved_places", "reserved_purpose", "slot_and_first_exam"]
 
 book = service.book

@@ -1,5 +1,5 @@
 """Family-doctor figures — pure formulas (STYLE 4) over counts, so the API, the cockpit and the tests
-compute them the same way. The counts come from ``repository.figure_facts``.
+compute them the same way. The counts come from ``figures.repository``.
 
 R5.3  签约率 (contract rate)          = residents with an active contract ÷ resident population;
       key-group 签约率               = contracted residents of the group ÷ residents of the group [U].
