@@ -1,5 +1,5 @@
-"""audit.prepare_many + combined_write(events=n, shared=...): several events and the caller's rows in one
-PostgreSQL statement, in order on the transaction's chain, and the chain verifies."""
+"""audit.events: several events for a domain's ``db.changes.Changes``, written with its rows in one statement
+on PostgreSQL (one INSERT per table on SQLite), in order on the transaction's chain, and the chain verifies."""
 
 from __future__ import annotations
 
@@ -8,21 +8,16 @@ from sqlalchemy import select
 
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
+from onetrip.db.changes import Changes, Row, Update, apply
 from onetrip.kit.principal import cli_principal
 
-SHARED = ("chain", "type_code", "agent_user_id", "agent_client_id", "agent_name", "agent_org_id", "source",
-          "network_address", "entity_person_id")
-_TWO = audit.combined_write(events=2, shared=SHARED)
 
-
-def test_two_events_in_one_statement_verify(db):
-    if db.kind != "postgresql":
-        pytest.skip("combined_write is PostgreSQL's (data-modifying CTEs)")
+def test_two_events_in_one_write_verify(db):
     op = cli_principal("combined")
     with db.session() as s:
-        appended = audit.prepare_many(s, op, [("read", {"what": ["Patient/one"]}),
-                                              ("create", {"what": ["Thing/two"]})])
-        s.connection().execute(_TWO, audit.combined_params(appended, shared=SHARED))
+        parts = audit.events(s, op, [("read", {"what": ["Patient/one"]}), ("create", {"what": ["Thing/two"]})])
+        assert [type(p) for p in parts] == [Row, Row, Update]
+        assert apply(s, Changes(*parts))
         s.commit()
         rows = s.scalars(select(AuditEvent).where(AuditEvent.entity_what.in_(["Patient/one", "Thing/two"]))
                          .order_by(AuditEvent.chain_seq)).all()
@@ -32,14 +27,19 @@ def test_two_events_in_one_statement_verify(db):
         assert audit.verify(s)[1] == []
 
 
-def test_a_shared_column_that_differs_is_refused(db):
+def test_events_continue_the_chain_the_transaction_holds(db):
+    """``record`` and ``events`` in one transaction append to one chain, in order."""
     op = cli_principal("combined")
     with db.session() as s:
-        appended = audit.prepare_many(s, op, [("read", {"person_ids": [None]}), ("create", {})])
-        appended.rows[0]["agent_name"] = "someone else"
-        with pytest.raises(ValueError, match="agent_name"):
-            audit.combined_params(appended, shared=SHARED)
-        assert set(audit.combined_params(appended, shared=())) >= {"audit1_agent_name", "audit_agent_name"}
-        s.rollback()
-    with pytest.raises(ValueError):
-        audit.prepare_many(db.session(), op, [])
+        first = audit.record(s, op, "read", what=["Patient/first"])[0]
+        parts = audit.events(s, op, [("create", {"what": ["Thing/after"]})])
+        assert parts[0]["chain"] == first["chain"] and parts[0]["chain_seq"] == first["chain_seq"] + 1
+        assert parts[0]["prev_hash"] == first["row_hash"]
+        apply(s, Changes(*parts))
+        s.commit()
+        assert audit.verify(s)[1] == []
+
+
+def test_no_events_is_refused(db):
+    with db.session() as s, pytest.raises(ValueError):
+        audit.events(s, cli_principal("combined"), [])

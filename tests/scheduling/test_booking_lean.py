@@ -135,14 +135,14 @@ def test_the_slot_is_locked_only_by_the_last_statement(db, world, sched):
 
     pid, slot_id = patient(db, world.org_a), _free_slot(db, sched.ct)
     with db.session() as s:
-        f = repo.booking_facts_and_head(s, slot_id, pid, "CT_HEAD", utcnow().date(), head_start=1)
-        assert f.head_id is not None and f.slot_id == slot_id
+        f = repo.booking_facts(s, slot_id, pid, "CT_HEAD", utcnow().date(), {"audit_head_start": 1})
+        assert f.audit_head_id is not None and f.slot_id == slot_id
         with db.engine.connect() as other:  # the slot is free to lock; the head is not
             other.execute(text("set local lock_timeout = '200ms'"))
             assert other.execute(text("select id from sched_slot where id = :s for update nowait"),
                                  {"s": slot_id}).scalar_one() == slot_id
             assert other.execute(text("select id from audit_chain_head where id = :h for update skip locked"),
-                                 {"h": f.head_id}).first() is None
+                                 {"h": f.audit_head_id}).first() is None
             other.rollback()
         s.rollback()
     with db.session() as s:
@@ -157,11 +157,11 @@ def test_a_full_slot_seen_only_by_the_write_writes_nothing(db, world, sched):
     """The facts said a place was free, but another booking took it before the write: 409, and neither
     the rows nor the audit event nor the chain head are written."""
     if db.kind != "postgresql":
-        pytest.skip("the one-statement take-and-write is PostgreSQL's")
+        pytest.skip("SQLite has one writer at a time: no other booking can come in between")
     from sqlalchemy import update
 
     pid, slot_id, op = patient(db, world.org_a), _free_slot(db, sched.ct), cli_principal()
-    real = repo.booking_facts_and_head
+    real = repo.booking_facts
 
     def facts_then_someone_else_fills_it(session, *args, **kwargs):
         f = real(session, *args, **kwargs)
@@ -172,14 +172,14 @@ def test_a_full_slot_seen_only_by_the_write_writes_nothing(db, world, sched):
 
     with db.session() as s:
         before, heads = _counts(s), s.execute(select(audit._HEAD)).all()
-    repo.booking_facts_and_head = facts_then_someone_else_fills_it
+    repo.booking_facts = facts_then_someone_else_fills_it
     try:
         with db.session() as s:
             with pytest.raises(Conflict):
                 service.book(s, op, slot_id=slot_id, patient_record_id=pid, exam_code="CT_HEAD", channel="app")
             s.commit()  # even a caller that keeps the transaction keeps nothing of the attempt
     finally:
-        repo.booking_facts_and_head = real
+        repo.booking_facts = real
     with db.session() as s:
         assert _counts(s) == before and s.execute(select(audit._HEAD)).all() == heads
         assert audit.verify(s)[1] == []

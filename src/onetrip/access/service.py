@@ -12,10 +12,11 @@ from onetrip.access.models import BreakGlass, CareRelationship, Consent
 from onetrip.access.policy import AccessFacts, Decision, decide
 from onetrip.audit import service as audit
 from onetrip.db.base import new_id
-from onetrip.persons.models import PatientRecord, Person
+from onetrip.db.changes import Row
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
 from onetrip.kit.principal import Principal
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.rules.service import rule_values
 
 # v3 PurposeOfUse codes a break-the-glass may give (RULES §10: ETREAT).
@@ -184,11 +185,11 @@ def review_break_glass(session: Session, principal: Principal, break_glass_id: s
 
 
 def care_relationship_row(person_id: str, organization_id: str, kind: str, source_ref: str | None, *, days: int,
-                          now: dt.datetime) -> dict:
-    """The ``care_relationship`` row, as a plain dict: ``add_care_relationship`` makes it an ORM object,
-    the booking's one-statement write inserts it as it is."""
-    return {"id": new_id(), "person_id": person_id, "organization_id": organization_id, "kind": kind,
-            "source_ref": source_ref, "starts_at": now, "ends_at": now + dt.timedelta(days=days), "created_at": now}
+                          now: dt.datetime) -> Row:
+    """The ``care_relationship`` row (a dict that knows its table): ``add_care_relationship`` makes it an ORM
+    object; a domain adds it to its ``db.changes.Changes`` (the booking's one-statement write)."""
+    return Row(CareRelationship.__table__, id=new_id(), person_id=person_id, organization_id=organization_id,
+               kind=kind, source_ref=source_ref, starts_at=now, ends_at=now + dt.timedelta(days=days), created_at=now)
 
 
 def add_care_relationship(session: Session, person_id: str, organization_id: str, kind: str,

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from onetrip.analytics import formulas, stock
@@ -21,6 +21,7 @@ from onetrip.analytics.models import (
     AnalyticsFact,
     AnalyticsFactMonth,
 )
+from onetrip.db.expressions import period_label
 from onetrip.kit.errors import BadRequest, NotFound
 from onetrip.registry.models import Department, MedicalCommunity, Organization
 from onetrip.rules.service import rule_values
@@ -99,20 +100,6 @@ def _source(ranges: list[tuple[dt.date, dt.date]], period: str = "month"):
     return t, t.c.day
 
 
-def _period_sql(session: Session, period: str, col):
-    if session.get_bind().dialect.name == "postgresql":
-        fmt = {"day": "YYYY-MM-DD", "month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}[period]
-        return func.to_char(col, fmt)
-    if period == "day":
-        return func.substr(col, 1, 10)
-    if period == "month":
-        return func.substr(col, 1, 7)
-    if period == "year":
-        return func.substr(col, 1, 4)
-    month = cast(func.substr(col, 6, 2), Integer)
-    return func.substr(col, 1, 4).concat("-Q").concat(cast((month + 2) // 3, String))
-
-
 # --- names -----------------------------------------------------------------------------------------
 
 def names(session: Session, group_by: str | None) -> dict[str, str]:
@@ -156,7 +143,7 @@ def _fact_sums(session: Session, measures: set[str], start: dt.date, end: dt.dat
                group_by: str | None, f: Filters) -> dict[tuple[str, str, str, int], int]:
     """{(period key, group, measure, bucket): Σ value}."""
     t, day = _source([(start, end)], period)
-    pk = _period_sql(session, period, day)
+    pk = period_label(session, period, day)
     group_col = {COMMUNITY: t.c.community_id, ORGANIZATION: t.c.organization_id,
                  DEPARTMENT: t.c.department_id, None: literal("")}[group_by]
     stmt = (select(pk, group_col, t.c.measure, t.c.bucket, func.sum(t.c.value))

@@ -9,23 +9,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    CTE,
-    BindParameter,
-    ColumnElement,
-    Select,
-    Subquery,
-    Update,
-    bindparam,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import BindParameter, Integer, Select, bindparam, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from onetrip.audit.chain import ChainProblem, row_hash, verify_rows
 from onetrip.audit.models import AuditChainHead, AuditEvent
+from onetrip.db.changes import Row, Update
 from onetrip.db.fastpath import DriverStatement
 from onetrip.kit.clock import utcnow
 from onetrip.kit.masking import scrub
@@ -94,25 +83,28 @@ def _lock_head(session: Session) -> tuple[int, int, str]:
 
 
 @dataclass
-class Appended:
+class _Appended:
     """Events computed for a chain whose head this transaction holds, not yet written."""
 
     chain: int
-    rows: list[dict[str, Any]]
+    rows: list[Row]
     last_seq: int
     last_hash: str
 
 
-def prepare(session: Session, principal: Principal | None, subtype: str, **fields: Any) -> Appended:
-    """Lock the transaction's chain head and compute the events (hashes included); ``write`` (or a
-    statement from ``combined_write``) must write them in this transaction. ``fields`` are ``_append``'s
-    keyword arguments (outcome, person_ids, what, query, purpose_of_use, detail, ...)."""
+def _start(session: Session, head: Any = None) -> _Appended:
+    """Where the transaction's next events go: the head a ``with_head_lock`` read locked (``head``: that row;
+    NULL columns when it locked none), unless the transaction already appends to a chain; else the head
+    ``_lock_head`` locks (or re-locks)."""
+    if head is not None and head.audit_head_id is not None and _held_chain(session) is None:
+        session.info[_TXN_CHAIN] = (session.get_transaction(), int(head.audit_head_id))
+        return _Appended(int(head.audit_head_id), [], int(head.audit_head_last_seq), str(head.audit_head_last_hash))
     chain, last_seq, last_hash = _lock_head(session)
-    return _append(Appended(chain, [], last_seq, last_hash), principal, subtype, **fields)
+    return _Appended(chain, [], last_seq, last_hash)
 
 
 def _append(
-    appended: Appended,
+    appended: _Appended,
     principal: Principal | None,
     subtype: str,
     *,
@@ -124,16 +116,16 @@ def _append(
     purpose_of_use: str | None = None,
     type_code: str = "rest",
     detail: dict[str, Any] | None = None,
-) -> Appended:
+) -> _Appended:
     """Compute more events after ``appended`` (same chain, continuing its positions and hashes)."""
     persons = person_ids or [None]
     whats = what or [None] * len(persons)
     chain, last_seq, last_hash = appended.chain, appended.last_seq, appended.last_hash
     now = utcnow()
-    rows: list[dict[str, Any]] = appended.rows
+    rows = appended.rows
     for person_id, entity in zip(persons, whats, strict=True):
         last_seq += 1
-        data: dict[str, Any] = {
+        data = Row(_EVENT, {
             "chain": chain, "chain_seq": last_seq, "recorded_at": now, "type_code": type_code,
             "subtype": subtype, "action": ACTIONS.get(subtype, "E"), "outcome": outcome,
             "outcome_desc": scrub(outcome_desc) if outcome_desc else None,
@@ -145,14 +137,24 @@ def _append(
             "network_address": principal.network_address if principal else None,
             "purpose_of_use": purpose_of_use, "entity_person_id": person_id, "entity_what": entity,
             "query": scrub(query)[:1000] if query else None, "detail": detail,
-        }
+        })
         data["prev_hash"] = last_hash
         data["row_hash"] = last_hash = row_hash(last_hash, data)
         rows.append(data)
-    return Appended(chain, rows, last_seq, last_hash)
+    return _Appended(chain, rows, last_seq, last_hash)
 
 
-def write(session: Session, appended: Appended) -> None:
+def _appended(session: Session, principal: Principal | None, events: Sequence[tuple[str, dict[str, Any]]],
+              head: Any = None) -> _Appended:
+    if not events:
+        raise ValueError("no audit events")
+    appended = _start(session, head)
+    for subtype, fields in events:
+        appended = _append(appended, principal, subtype, **fields)
+    return appended
+
+
+def _write(session: Session, appended: _Appended) -> None:
     """One INSERT (several rows: one round trip) and one UPDATE of the head; ``seq`` comes from the
     database. No ORM objects: this runs on every audited request."""
     conn = session.connection()
@@ -168,114 +170,56 @@ def record(
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Append one event per entity (``person_ids`` / ``what`` pairwise), or one event when none, to the
-    transaction's chain. Keyword arguments as ``prepare``. Returns the rows written (without ``seq``,
-    which the database assigns)."""
-    appended = prepare(session, principal, subtype, **kwargs)
-    write(session, appended)
-    session.flush()  # callers relied on record() flushing their pending objects
-    return appended.rows
-
-
-def prepare_many(session: Session, principal: Principal | None, events: list[tuple[str, dict[str, Any]]]
-                 ) -> Appended:
-    """``prepare`` for several events: (subtype, keyword arguments as ``prepare``), appended in order to the
-    transaction's chain with one head lock; ``write`` (or ``combined_write(..., events=n)``) writes them."""
-    if not events:
-        raise ValueError("no audit events to prepare")
-    (subtype, kwargs), *rest = events
-    appended = prepare(session, principal, subtype, **kwargs)
-    for subtype, kwargs in rest:
-        appended = _append(appended, principal, subtype, **kwargs)
-    return appended
+    transaction's chain. Keyword arguments: outcome, outcome_desc, person_ids, what, query, purpose_of_use,
+    type_code, detail. Returns the rows written (without ``seq``, which the database assigns)."""
+    return record_many(session, principal, [(subtype, kwargs)])
 
 
 def record_many(session: Session, principal: Principal | None, events: list[tuple[str, dict[str, Any]]]
                 ) -> list[dict[str, Any]]:
-    """Several ``record`` calls in one: ``events`` are (subtype, keyword arguments as ``prepare``), appended
+    """Several ``record`` calls in one: ``events`` are (subtype, keyword arguments as ``record``), appended
     in order to the transaction's chain with one head lock, one INSERT and one head UPDATE."""
     if not events:
         return []
-    appended = prepare_many(session, principal, events)
-    write(session, appended)
-    session.flush()
+    appended = _appended(session, principal, events)
+    _write(session, appended)
+    session.flush()  # callers relied on record() flushing their pending objects
     return appended.rows
 
 
-_EVENT_BINDS = {c.name: bindparam(f"audit_{c.name}", type_=c.type) for c in _EVENT.columns if c.name != "seq"}
+def events(session: Session, principal: Principal | None, events: Sequence[tuple[str, dict[str, Any]]],
+           *, head: Any = None) -> list[Row | Update]:
+    """The audit part of a domain's ``db.changes.Changes``: ``events`` ((subtype, keyword arguments as
+    ``record``), in order) appended to the transaction's chain, their hashes computed, and the chain head's
+    move. ``changes.apply`` must write them in this transaction (or the transaction must roll back: the
+    head stays locked, its position unused). ``head``: the row of a read built with ``with_head_lock``
+    (its lock saves a round trip); without it, or when that read locked no head, the head is locked now
+    as ``record`` locks it."""
+    appended = _appended(session, principal, events, head)
+    return [*appended.rows, Update(_HEAD, {"id": appended.chain},
+                                   {"last_seq": appended.last_seq, "last_hash": appended.last_hash})]
 
 
-def combined_write(*ctes: CTE, events: int = 1, shared: Sequence[str] = (),
-                   only_if: ColumnElement[bool] | None = None) -> Update:
-    """PostgreSQL: one statement that writes ``events`` audit events (default one), moves their chain head
-    and runs the caller's data-modifying CTEs (e.g. the INSERTs of a booking) — one round trip for all of
-    them. The last event's columns are the parameters ``audit_<column>``; an earlier event k (1 = the
-    first) has ``audit<k>_<column>``, except the columns in ``shared``, which are the last event's (one
-    parameter for all: fewer parameters to convert and send).
-    With ``only_if`` (a condition on the caller's CTEs, e.g. that its conditional UPDATE took a row) the
-    events are written and the head moved only when it holds: the statement's row count (1 or 0) says
-    which, and the caller's own CTEs must carry the same condition. Build it once; run it with
-    ``combined_params``."""
-    b = _EVENT_BINDS
-
-    def events_insert(values: dict[str, Any], name: str) -> CTE:
-        if only_if is None:
-            return insert(_EVENT).values(values).cte(name)
-        return insert(_EVENT).from_select(list(values), select(*values.values()).where(only_if)).cte(name)
-
-    stmt = (update(_HEAD).where(_HEAD.c.id == b["chain"])
-            .values(last_seq=b["chain_seq"], last_hash=b["row_hash"])
-            .add_cte(events_insert(b, "audit_insert")))
-    if only_if is not None:
-        stmt = stmt.where(only_if)
-    for k in range(1, events):
-        earlier = {name: bind if name in shared else bindparam(f"audit{k}_{name}", type_=bind.type)
-                   for name, bind in b.items()}
-        stmt = stmt.add_cte(events_insert(earlier, f"audit_insert_{k}"))
-    return stmt.add_cte(*ctes)
+_HEAD_START = bindparam("audit_head_start", type_=Integer)
 
 
-def free_head(start: BindParameter[int]) -> Subquery:
-    """The head lock of ``prepare``'s first try, for a caller that folds it into a statement of its own (one
-    round trip less): a chain head no other transaction holds, from ``start`` on (FOR UPDATE SKIP LOCKED),
-    columns ``id``, ``last_seq``, ``last_hash``; no row when none is free from there. Give ``start`` the
-    value of ``free_head_start`` and the row to ``prepare_on_head``."""
-    return _free_head_from(start).subquery("audit_head")
+def with_head_lock(stmt: Select) -> Select:
+    """``stmt`` (a read of one row ahead of an audited write) that also locks, in the same round trip, a
+    chain head no other transaction holds: columns ``audit_head_id``, ``audit_head_last_seq``,
+    ``audit_head_last_hash`` (NULL when none was free from the random start, or the transaction already
+    appends to a chain). Build it once; run it with ``head_lock_params(session)``; give its row to
+    ``events(..., head=row)``. (SQLite has no row locks: the transaction already holds the database's
+    write lock.)"""
+    head = _free_head_from(_HEAD_START).subquery("audit_head")
+    return (stmt.add_columns(head.c.id.label("audit_head_id"), head.c.last_seq.label("audit_head_last_seq"),
+                             head.c.last_hash.label("audit_head_last_hash"))
+            .outerjoin(head, true()))
 
 
-def free_head_start(session: Session) -> int | None:
-    """Where ``free_head`` should start looking (random, as ``prepare``), or None when the transaction
-    already holds a chain (then do not lock another: ``prepare_on_head(None)`` re-locks its own)."""
-    return None if _held_chain(session) is not None else random.randint(1, SPREAD)
-
-
-def prepare_on_head(session: Session, head: tuple[Any, Any, Any] | None, principal: Principal | None,
-                    subtype: str, **fields: Any) -> Appended:
-    """``prepare`` with the head the caller's statement locked with ``free_head`` (id, last_seq, last_hash;
-    None or a NULL id when it locked none: then ``prepare`` locks one as usual). If the transaction has
-    appended to a chain since (another audited step in between), ``prepare`` continues that chain from its
-    current head instead: the head read earlier may be stale."""
-    if head is None or head[0] is None or _held_chain(session) is not None:
-        return prepare(session, principal, subtype, **fields)
-    session.info[_TXN_CHAIN] = (session.get_transaction(), int(head[0]))
-    return _append(Appended(int(head[0]), [], int(head[1]), str(head[2])), principal, subtype, **fields)
-
-
-def combined_params(appended: Appended, shared: Sequence[str] = ()) -> dict[str, Any]:
-    """The parameters of the audit part of ``combined_write(..., events=len(appended.rows), shared=...)``:
-    21 for the last event, and the unshared columns of each earlier one. ValueError when a ``shared``
-    column differs between the events (then write them with ``write``)."""
-    rows = appended.rows
-    if not rows:
-        raise ValueError("no audit events to write")
-    last = rows[-1]
-    params = {f"audit_{k}": v for k, v in last.items()}
-    for k, row in enumerate(rows[:-1], start=1):
-        for name, value in row.items():
-            if name not in shared:
-                params[f"audit{k}_{name}"] = value
-            elif value != last[name]:
-                raise ValueError(f"audit column {name} differs between the events")
-    return params
+def head_lock_params(session: Session) -> dict[str, int | None]:
+    """The parameter of a ``with_head_lock`` read: where to start looking (random, as ``record``), or None
+    when the transaction already holds a chain (then lock no other: ``events`` continues that one)."""
+    return {"audit_head_start": None if _held_chain(session) is not None else random.randint(1, SPREAD)}
 
 
 def _rows(session: Session) -> Iterator[dict[str, Any]]:

@@ -1,11 +1,12 @@
 """Every query of the order-time check (互认), the hot path of issue 4's "order check p95 ≤ 20 ms".
 
 A check is three statements of its own: ``check_facts`` (the ordering institution and its QC standing, whether
-the person exists, the catalogue item, the ordering department) before the access decision,
+the person exists, the catalogue item, the ordering department, and the lock of a free audit chain head)
+before the access decision,
 ``priors_of_person`` (the person's and merged persons' final reports, with their issuers, QC standing, whether
-they carry result data and the catalogue's mapping of their local code) after it, and ``insert_check`` (the
-check row, its outbox event and its audit events with their chain head in one statement on PostgreSQL; one
-INSERT per table on SQLite). Core statements built once with bound parameters and no ORM objects, as
+they carry result data and the catalogue's mapping of their local code) after it, and one write: the check
+row (``check_row``) with its outbox event and audit events, by ``db.changes.apply`` (one statement on
+PostgreSQL). Core statements built once with bound parameters and no ORM objects, as
 scheduling/repository.py does: building, cache-keying and loading ORM objects per check costs more Python
 time than the queries take.
 """
@@ -13,19 +14,18 @@ time than the queries take.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, exists, insert, literal_column, null, or_, select
+from sqlalchemy import bindparam, exists, literal_column, or_, select
+from sqlalchemy.engine import Row as Fetched
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
-from onetrip.audit.models import AuditEvent
-from onetrip.db.fastpath import DriverStatement, column_param
+from onetrip.db.changes import Row
 from onetrip.identity.models import Person
-from onetrip.outbox.models import OutboxEvent
 from onetrip.recognition.models import RecognitionDecision, RecognitionInstitution, RecognitionItem
-from onetrip.records.models import DiagnosticReport, Observation
+from onetrip.records.interface import DiagnosticReport, Observation
 from onetrip.registry.models import Department, Organization, Practitioner, User
 
 # Report states a recognisable prior may have (a preliminary or cancelled report is never offered).
@@ -34,7 +34,7 @@ FINAL_STATUSES = ("final", "amended", "corrected")
 _ORG, _QC, _ITEM = Organization.__table__, RecognitionInstitution.__table__, RecognitionItem.__table__
 _PERSON, _DEP, _USER, _PRAC = Person.__table__, Department.__table__, User.__table__, Practitioner.__table__
 _REPORT, _OBS = DiagnosticReport.__table__, Observation.__table__
-_CHECK, _OUTBOX, _AUDIT = RecognitionDecision.__table__, OutboxEvent.__table__, AuditEvent.__table__
+_CHECK = RecognitionDecision.__table__
 
 # The active item with this local or standard code (the first by local code, as ``service.find_item``).
 _ITEM_ID = (select(_ITEM.c.id)
@@ -57,18 +57,22 @@ _CHECK_FACTS = (
                  .outerjoin(_USER, _USER.c.id == bindparam("user_id"))
                  .outerjoin(_PRAC, _PRAC.c.id == _USER.c.practitioner_id))
 )
+# (Run through SQLAlchemy: ``fastpath`` has no result processor for the item's NUMERIC price.)
+_FACTS = audit.with_head_lock(_CHECK_FACTS)
 
 
 def check_facts(session: Session, person_id: str, ordering_org_id: str, item_code: str,
-                department_id: str | None, user_id: str | None) -> Row:
+                department_id: str | None, user_id: str | None, audit_head: Mapping[str, Any]) -> Fetched:
     """One row, whatever exists: ``person_exists``; the ordering institution (``org_id`` … NULL when unknown)
     with its ``qc_passed`` (NULL: no standing row); the active catalogue item with this local or standard
     code (``local_code`` … NULL when none); the given department (``department_id``,
     ``department_org_id``) and the signed-in user's practitioner's department and institution
-    (``practitioner_department_id``, ``practitioner_org_id``; pass ``user_id`` None for a non-user)."""
-    return session.connection().execute(_CHECK_FACTS, {
+    (``practitioner_department_id``, ``practitioner_org_id``; pass ``user_id`` None for a non-user) — and
+    the lock of a free audit chain head for the check's events (``audit.with_head_lock``; ``audit_head``:
+    ``audit.head_lock_params``)."""
+    return session.connection().execute(_FACTS, {
         "person_id": person_id, "org_id": ordering_org_id, "item_code": item_code,
-        "department_id": department_id, "user_id": user_id}).one()
+        "department_id": department_id, "user_id": user_id, **audit_head}).one()
 
 
 _MERGED = select(_PERSON.c.id).where(_PERSON.c.id == bindparam("person_id")).cte("merged_person", recursive=True)
@@ -90,7 +94,7 @@ _PRIORS = (
 )
 
 
-def priors_of_person(session: Session, person_id: str) -> Sequence[Row]:
+def priors_of_person(session: Session, person_id: str) -> Sequence[Fetched]:
     """The final reports of the person and of every person merged into it (directly or through a chain),
     newest first, each with its issuing institution (``issuer_id`` NULL when unknown), that institution's
     ``qc_passed`` (NULL: no standing row), ``has_data`` (it has observations) and ``mapped_code`` (the
@@ -99,57 +103,11 @@ def priors_of_person(session: Session, person_id: str) -> Sequence[Row]:
     return session.connection().execute(_PRIORS, {"person_id": person_id}).all()
 
 
-_p = column_param
+_CHECK_NULLS = {"check_id": None, "decision": None, "reason_code": None, "disease": None, "remark": None}
 
 
-# Audit columns the read event and the check's create event share: both are computed from the same
-# principal and person, on the same chain (``audit.combined_params`` checks it).
-_SHARED_AUDIT = ("chain", "type_code", "agent_user_id", "agent_client_id", "agent_name", "agent_org_id",
-                 "source", "network_address", "entity_person_id")
-
-
-def _check_write(with_read: bool):
-    """PostgreSQL: the check row, its outbox event and the audit events (the read first when
-    ``with_read``, then the check's create) with their chain head — one statement (data-modifying
-    CTEs, ``audit.combined_write``). Values shared between rows are one parameter each."""
-    now, check_id, person = _p("now", _CHECK.c.created_at), _p("check_id", _CHECK.c.id), _p("person_id", _CHECK.c.person_id)
-    shared = {"id": check_id, "created_at": now, "updated_at": now, "kind": literal_column("'check'"),
-              "person_id": person, "check_id": null(), "decision": null(), "reason_code": null(), "disease": null(),
-              "remark": null()}
-    row = {c.name: shared.get(c.name, _p(c.name, c)) for c in _CHECK.columns}
-    outbox = {"event_id": _p("event_id", _OUTBOX.c.event_id), "occurred_at": now,
-              "event_type": literal_column("'recognition.checked'"),
-              "aggregate_type": literal_column("'RecognitionDecision'"), "aggregate_id": check_id,
-              "person_id": person, "payload": _p("payload", _OUTBOX.c.payload), "published_at": null()}
-    return audit.combined_write(insert(_CHECK).values(row).cte("check_row"),
-                                insert(_OUTBOX).values(outbox).cte("check_outbox"),
-                                events=2 if with_read else 1, shared=_SHARED_AUDIT)
-
-
-_WRITE_CHECK, _WRITE_CHECK_AND_READ = DriverStatement(_check_write(False)), DriverStatement(_check_write(True))
-_INSERT_CHECK, _INSERT_OUTBOX = insert(_CHECK), insert(_OUTBOX)
-_CHECK_OWN = ("ordering_org_id", "department_id", "item_code", "user_id", "prior_ids", "channel", "hook_instance")
-
-
-def insert_check(session: Session, check: dict[str, Any], outbox: dict[str, Any], audited: audit.Appended,
-                 now: dt.datetime) -> None:
-    """Write the check row (``check``: id, person_id and ``_CHECK_OWN``; kind ``check``, created now), its
-    outbox event (``outbox.event_row``, occurred now) and the prepared audit events — one or two, the last
-    being the check's create — in the caller's transaction: one statement on PostgreSQL, one INSERT per
-    table on SQLite."""
-    conn = session.connection()
-    rows = audited.rows
-    if conn.dialect.name == "postgresql" and len(rows) <= 2:
-        try:
-            audit_params = audit.combined_params(audited, shared=_SHARED_AUDIT)
-        except ValueError:  # the events differ in a shared column: plain INSERTs below
-            audit_params = None
-        if audit_params is not None:
-            params = {k: check[k] for k in _CHECK_OWN}
-            params.update(now=now, check_id=check["id"], person_id=check["person_id"],
-                          event_id=outbox["event_id"], payload=outbox["payload"], **audit_params)
-            (_WRITE_CHECK_AND_READ if len(rows) == 2 else _WRITE_CHECK).execute(session, params)
-            return
-    conn.execute(_INSERT_CHECK, {**check, "kind": "check", "created_at": now, "updated_at": now})
-    conn.execute(_INSERT_OUTBOX, outbox)
-    audit.write(session, audited)
+def check_row(check: dict[str, Any], now: dt.datetime) -> Row:
+    """The check's ``recognition_decision`` row (kind ``check``, created now) for the check's ``Changes``:
+    ``check`` has id, person_id, ordering_org_id, department_id, item_code, user_id, prior_ids, channel and
+    hook_instance."""
+    return Row(_CHECK, check, kind="check", created_at=now, updated_at=now, **_CHECK_NULLS)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from onetrip.access import service as access
 from onetrip.audit import service as audit
 from onetrip.db.base import new_id
+from onetrip.db.changes import Changes, apply
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
 from onetrip.kit.principal import Principal
@@ -28,7 +29,7 @@ from onetrip.outbox.service import record_event
 from onetrip.recognition import repository as repo
 from onetrip.recognition import rules
 from onetrip.recognition.models import RecognitionDecision, RecognitionItem, RecognitionReason
-from onetrip.records import rules as records_rules
+from onetrip.records import interface as records
 from onetrip.rules.service import rule_values
 
 SEED = Path(__file__).resolve().parents[1] / "db" / "seeds" / "recognition_catalogue.json"
@@ -121,10 +122,10 @@ def run_check(session: Session, principal: Principal, person_id: str, item_code:
     of persons merged into ``person_id`` count as the person's own (MPI merge); only reports are offered —
     an imaging study without a report is not a recognisable result (R1.1: images with their report).
 
-    Three statements of its own besides the access decision and the audit chain's head lock (see
-    ``repository``); the rules stay the pure functions of ``rules``."""
+    Three statements of its own besides the access decision (see ``repository``; the first also locks the
+    audit chain head); the rules stay the pure functions of ``rules``."""
     facts = repo.check_facts(session, person_id, ordering_org_id, item_code, department_id,
-                             principal.id if principal.kind == "user" else None)
+                             principal.id if principal.kind == "user" else None, audit.head_lock_params(session))
     # errors in this order: unknown person, unknown institution, another institution's order, unknown item
     if not facts.person_exists:
         raise NotFound("居民不存在 / person not found")
@@ -154,7 +155,7 @@ def run_check(session: Session, principal: Principal, person_id: str, item_code:
     for r in reports:
         if facts.window_days is None and windows is None:
             windows = rule_values(session, "records")
-        days = facts.window_days if facts.window_days is not None else records_rules.validity_days(
+        days = facts.window_days if facts.window_days is not None else records.validity_days(
             windows, [r.code, r.code_local], r.section)
         prior = rules.PriorResult(r.id, r.code, r.code_local, r.category, r.effective_at, r.recognition_mark,
                                   r.has_data, _issuer(r.issuer_id, r.grade, r.community_id, r.qc_passed))
@@ -167,11 +168,12 @@ def run_check(session: Session, principal: Principal, person_id: str, item_code:
     events: list[tuple[str, dict]] = [] if read_audited else [
         ("read", {"person_ids": [person_id], "what": [read_what], "purpose_of_use": decision.purpose_of_use,
                   "detail": {"rule": decision.rule, "basis": decision.basis}})]
-    audited = audit.prepare_many(session, principal, [*events, ("create", created)])  # read first, same chain
-    event = outbox_event_row("recognition.checked", "RecognitionDecision", check["id"],
-                             {"item": facts.local_code, "ordering_org_id": ordering_org_id, "priors": len(found)},
-                             person_id=person_id, occurred_at=now)
-    repo.insert_check(session, check, event, audited, now)
+    apply(session, Changes(
+        repo.check_row(check, now),
+        outbox_event_row("recognition.checked", "RecognitionDecision", check["id"],
+                         {"item": facts.local_code, "ordering_org_id": ordering_org_id, "priors": len(found)},
+                         person_id=person_id, occurred_at=now),
+        *audit.events(session, principal, [*events, ("create", created)], head=facts)))  # read first, same chain
     priors = [RecognisablePrior(
         check_id=check["id"], report_id=r.id, code=r.code, code_local=r.code_local,
         display=r.display or facts.name_zh, category=r.category, effective_at=r.effective_at,

@@ -1,8 +1,9 @@
 """Scheduling tables: what can be booked (resources, weekly templates, closures, the exam catalogue),
 the bookable places (slots) and the bookings (appointments), plus the exam orders an itinerary plans.
 
-Capacity is enforced by the database: a slot's ``booked`` only moves through one conditional UPDATE
-(``repository.take_place``) and CHECK constraints refuse ``booked > capacity`` whatever the code does.
+Capacity is enforced by the database: a slot's ``booked`` only moves through conditional UPDATEs
+(``repository.take_reserved``, ``repository.general_place``) and CHECK constraints refuse
+``booked > capacity`` whatever the code does.
 Every table that concerns a patient carries ``person_id`` (DESIGN: Scale).
 """
 

@@ -1,12 +1,11 @@
 """Every scheduling query. The statements that move a slot's counters are here and nowhere else:
-``take_place`` (one conditional UPDATE whose row count decides), the same UPDATE inside
-``take_and_write_booking``, and ``give_back``.
+``take_reserved`` and ``general_place`` (conditional UPDATEs whose row count decides) and ``give_back``.
 
-The booking path is lean (issue 5 benchmark): ``booking_facts`` (on PostgreSQL with a free audit chain
-head: ``booking_facts_and_head``) reads everything a booking checks in one SELECT; on PostgreSQL
-``take_and_write_booking`` then takes the place and writes the appointment, its care relationship, its
-outbox event and its audit event in one statement (``insert_booking`` after ``take_place``: one statement
-on PostgreSQL, one INSERT per table on SQLite) — Core statements built once, no ORM flush."""
+The booking path is lean (issue 5 benchmark): ``booking_facts`` reads everything a booking checks and
+locks a free audit chain head in one SELECT (``audit.with_head_lock``); the booking's rows then go to
+``db.changes.apply`` behind the ``general_place`` gate (on PostgreSQL: the place taken and every row written
+in one statement). Core statements built once, no ORM flush.
+"""
 
 from __future__ import annotations
 
@@ -14,33 +13,14 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    BindParameter,
-    ColumnElement,
-    Integer,
-    Null,
-    Row,
-    and_,
-    bindparam,
-    cast,
-    func,
-    insert,
-    literal_column,
-    null,
-    or_,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from onetrip.access import service as access
-from onetrip.access.models import CareRelationship
 from onetrip.audit import service as audit
+from onetrip.db.changes import Gate
+from onetrip.db.changes import Row as ChangeRow
 from onetrip.db.fastpath import DriverStatement, column_param
 from onetrip.identity.models import PatientRecord
-from onetrip.outbox import service as outbox_service
-from onetrip.outbox.models import OutboxEvent
 from onetrip.rules.models import RuleValue
 from onetrip.scheduling.models import (
     ACTIVE_STATUSES,
@@ -69,31 +49,38 @@ def _general_place_free(now):
 # Built once (bound parameters): building and cache-keying a statement per booking costs more Python
 # time than running it.
 _SLOT = Slot.__table__
+_NOW = column_param("now", _SLOT.c.updated_at)
 _TAKE_RESERVED = (
     update(_SLOT)
     .where(_SLOT.c.id == bindparam("slot_id"), _SLOT.c.blocked.is_(False),
            _SLOT.c.reserved_purpose == bindparam("purpose"), _SLOT.c.reserved_booked < _SLOT.c.reserved,
-           _SLOT.c.booked < _SLOT.c.capacity)
-    .values(booked=_SLOT.c.booked + 1, reserved_booked=_SLOT.c.reserved_booked + 1, updated_at=bindparam("now"))
+           _SLOT.c.booked < _SLOT.c.capacity, _SLOT.c.start > _NOW)
+    .values(booked=_SLOT.c.booked + 1, reserved_booked=_SLOT.c.reserved_booked + 1, updated_at=_NOW)
 )
 _TAKE_GENERAL = (
     update(_SLOT)
-    .where(_SLOT.c.id == bindparam("slot_id"), _general_place_free(bindparam("now")))
-    .values(booked=_SLOT.c.booked + 1, updated_at=bindparam("now"))
+    .where(_SLOT.c.id == column_param("slot_id", _SLOT.c.id), _general_place_free(_NOW), _SLOT.c.start > _NOW)
+    .values(booked=_SLOT.c.booked + 1, updated_at=_NOW)
 )
 
 
-def take_place(session: Session, slot_id: str, *, purpose: str | None, now: dt.datetime) -> str | None:
-    """Take one place atomically; returns ``"reserved"``, ``"general"`` or None when full.
+def take_reserved(session: Session, slot_id: str, *, purpose: str, now: dt.datetime) -> bool:
+    """Take one of the slot's places reserved for ``purpose``, atomically; False when none is left.
 
     The WHERE clause is evaluated on the row as it is when the UPDATE gets it: PostgreSQL re-checks it
     after waiting for a concurrent writer's row lock, SQLite runs writers one at a time (BEGIN
     IMMEDIATE). The CHECK constraint ``booked <= capacity`` backs this up.
     """
-    conn = session.connection()
-    if purpose and conn.execute(_TAKE_RESERVED, {"slot_id": slot_id, "purpose": purpose, "now": now}).rowcount == 1:
-        return "reserved"
-    return "general" if conn.execute(_TAKE_GENERAL, {"slot_id": slot_id, "now": now}).rowcount == 1 else None
+    return session.connection().execute(_TAKE_RESERVED, {"slot_id": slot_id, "purpose": purpose,
+                                                         "now": now}).rowcount == 1
+
+
+def general_place(slot_id: str, now: dt.datetime) -> Gate:
+    """The conditional UPDATE that takes one general place of a slot that has not started (as
+    ``take_reserved``, decided on the row as it is), as the gate of a booking's ``Changes``: the booking's
+    rows are written only if it took the place. On PostgreSQL the slot's row lock is then taken by the
+    booking's last statement, held one round trip to COMMIT (bookings of one slot queue on it)."""
+    return Gate(_TAKE_GENERAL, {"slot_id": slot_id, "now": now})
 
 
 def give_back(session: Session, slot_id: str, *, reserved: bool, now: dt.datetime) -> None:
@@ -106,7 +93,7 @@ def give_back(session: Session, slot_id: str, *, reserved: bool, now: dt.datetim
 
 
 def free_places(slot: Slot, purpose: str | None, now: dt.datetime) -> int:
-    """Places this booker may still take (mirrors ``take_place``)."""
+    """Places this booker may still take (mirrors ``take_reserved`` and ``general_place``)."""
     if slot.blocked:
         return 0
     left = slot.capacity - slot.booked
@@ -140,132 +127,28 @@ _BOOKING_FACTS = (
 )
 
 
-_HEAD = audit.free_head(bindparam("audit_head_start", type_=Integer))
-_FACTS_AND_HEAD = DriverStatement(
-    _BOOKING_FACTS.add_columns(_HEAD.c.id.label("head_id"), _HEAD.c.last_seq.label("head_last_seq"),
-                               _HEAD.c.last_hash.label("head_last_hash"))
-    .outerjoin_from(_PR, _HEAD, true()))
-_FACTS_ONLY = DriverStatement(_BOOKING_FACTS)
+_FACTS = DriverStatement(audit.with_head_lock(_BOOKING_FACTS))
 
 
-def booking_facts_and_head(session: Session, slot_id: str, patient_record_id: str, exam_code: str,
-                           on: dt.date, *, head_start: int) -> Row | None:
-    """PostgreSQL: ``booking_facts`` and, in the same round trip, the lock of a free audit chain head from
-    ``head_start`` on (``audit.free_head``; columns ``head_id``, ``head_last_seq``, ``head_last_hash``,
-    NULL when none was free from there). Nothing of the slot is locked: ``take_and_write_booking``
-    decides."""
-    return _FACTS_AND_HEAD.first(session, {"slot_id": slot_id, "record_id": patient_record_id,
-                                           "exam_code": exam_code, "on": on, "audit_head_start": head_start})
-
-
-def booking_facts(session: Session, slot_id: str, patient_record_id: str, exam_code: str,
-                  on: dt.date) -> Row | None:
+def booking_facts(session: Session, slot_id: str, patient_record_id: str, exam_code: str, on: dt.date,
+                  audit_head: Mapping[str, Any]) -> Row | None:
     """Everything ``service.book`` checks, in one round trip: the patient record, the slot and its
     counters, whether the slot's resource performs the exam, the exam's state, and the rule values
     ``scheduling.hold_minutes`` and ``access.care_relationship_days`` in force on ``on`` (read fresh
-    every time: a rule change applies to the next booking). None when the patient record does not
-    exist; a missing slot or exam gives NULL columns. Read without locks: only the conditional UPDATE
-    decides."""
-    return _FACTS_ONLY.first(session, {"slot_id": slot_id, "record_id": patient_record_id, "exam_code": exam_code,
-                                       "on": on})
+    every time: a rule change applies to the next booking) — and the lock of a free audit chain head
+    (``audit.with_head_lock``; ``audit_head``: ``audit.head_lock_params``). None when the patient record
+    does not exist; a missing slot or exam gives NULL columns. Nothing of the slot is locked: only the
+    conditional UPDATE decides."""
+    return _FACTS.first(session, {"slot_id": slot_id, "record_id": patient_record_id, "exam_code": exam_code,
+                                  "on": on, **audit_head})
 
 
-_APPT, _CARE, _OUTBOX = Appointment.__table__, CareRelationship.__table__, OutboxEvent.__table__
-_INSERT_APPOINTMENT, _INSERT_CARE, _INSERT_OUTBOX = insert(_APPT), insert(_CARE), insert(_OUTBOX)
+_APPT = Appointment.__table__
 
 
-def _booking_write(only_if: ColumnElement[bool] | None = None, shared_now: BindParameter | None = None):
-    """PostgreSQL: the appointment, its care relationship, its outbox event, the audit event and its
-    chain head in one statement (data-modifying CTEs); with ``only_if``, each row only when it holds.
-    Values shared between the rows are one parameter each."""
-    p = column_param
-    now = shared_now if shared_now is not None else p("now", _APPT.c.created_at)
-    person, org, appt_id = (p("person_id", _APPT.c.person_id), p("organization_id", _APPT.c.organization_id),
-                            p("appointment_id", _APPT.c.id))
-    shared = {"id": appt_id, "created_at": now, "updated_at": now, "booked_at": now, "person_id": person,
-              "organization_id": org, "version_id": literal_column("1"), "checked_in_at": null(), "cancelled_at": null(),
-              "cancel_reason": null()}
-    appt = {c.name: shared.get(c.name, p(c.name, c)) for c in _APPT.columns}
-    care = {"id": p("care_id", _CARE.c.id), "person_id": person, "organization_id": org,
-            "kind": literal_column("'appointment'"), "source_ref": p("care_source_ref", _CARE.c.source_ref),
-            "starts_at": now, "ends_at": p("care_ends_at", _CARE.c.ends_at), "created_at": now}
-    outbox = {"event_id": p("event_id", _OUTBOX.c.event_id), "occurred_at": now,
-              "event_type": p("event_type", _OUTBOX.c.event_type), "aggregate_type": literal_column("'Appointment'"),
-              "aggregate_id": appt_id, "person_id": person, "payload": p("payload", _OUTBOX.c.payload),
-              "published_at": null()}
-
-    def rows(table, values: dict, name: str):
-        if only_if is None:
-            return insert(table).values(values).cte(name)
-        # INSERT … SELECT: a NULL there needs its column's type (PostgreSQL would read an untyped one as text)
-        typed = [cast(v, table.c[k].type) if isinstance(v, Null) else v for k, v in values.items()]
-        return insert(table).from_select(list(values), select(*typed).where(only_if)).cte(name)
-
-    return audit.combined_write(rows(_APPT, appt, "booking_appointment"), rows(_CARE, care, "booking_care"),
-                                rows(_OUTBOX, outbox, "booking_outbox"), only_if=only_if)
-
-
-def _take_and_write():
-    """PostgreSQL: the conditional UPDATE that takes a general place (``take_place``'s) and, only when it
-    took one, the rows of ``_booking_write``: the slot's row lock is taken by the last statement before
-    COMMIT, so a booking holds it for one round trip (concurrent bookings of one slot queue on it). The
-    statement's row count (the audit head moved or not) says whether the place was taken."""
-    p = column_param
-    now = p("now", _APPT.c.created_at)
-    take = (update(_SLOT).where(_SLOT.c.id == p("slot_id", _SLOT.c.id), _general_place_free(now),
-                                _SLOT.c.start > now)
-            .values(booked=_SLOT.c.booked + 1, updated_at=now).returning(_SLOT.c.id).cte("booking_take"))
-    taken = select(take.c.id).exists()
-    return _booking_write(only_if=taken, shared_now=now)
-
-
-_TAKE_AND_WRITE = DriverStatement(_take_and_write())
-_BOOKING_WRITE = DriverStatement(_booking_write())
-_APPT_SHARED = ("id", "created_at", "updated_at", "booked_at", "version_id", "checked_in_at", "cancelled_at",
-                "cancel_reason")
-
-
-def _write_params(appointment: Mapping[str, Any], care_days: int, event_type: str, payload: dict,
-                  audited: audit.Appended) -> tuple[dict, dict, dict[str, Any]]:
-    """The care relationship row (``access.care_relationship_row``, kind ``appointment``), the outbox row
-    (``outbox.event_row``) and the one-statement write's parameters."""
-    now, person_id, appt_id = appointment["created_at"], appointment["person_id"], appointment["id"]
-    care = access.care_relationship_row(person_id, appointment["organization_id"], "appointment",
-                                        f"Appointment/{appt_id}", days=care_days, now=now)
-    outbox = outbox_service.event_row(event_type, "Appointment", appt_id, payload, person_id=person_id,
-                                      occurred_at=now)
-    params = {k: v for k, v in appointment.items() if k not in _APPT_SHARED}
-    params.update(now=now, appointment_id=appt_id, care_id=care["id"], care_source_ref=care["source_ref"],
-                  care_ends_at=care["ends_at"], event_id=outbox["event_id"], event_type=event_type,
-                  payload=payload, **audit.combined_params(audited))
-    return care, outbox, params
-
-
-def insert_booking(session: Session, appointment: Mapping[str, Any], *, care_days: int, event_type: str,
-                   payload: dict, audited: audit.Appended) -> bool:
-    """The appointment row (its place already taken), the care relationship it gives the institution
-    where it is, the outbox event and the prepared audit event, in the caller's transaction: one
-    statement on PostgreSQL, one INSERT per table on SQLite. ``appointment`` has every column, with
-    ``created_at`` = ``updated_at`` = ``booked_at`` (now) and no check-in or cancellation. True."""
-    care, outbox, params = _write_params(appointment, care_days, event_type, payload, audited)
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        _BOOKING_WRITE.execute(session, params)
-        return True
-    conn.execute(_INSERT_APPOINTMENT, dict(appointment))
-    conn.execute(_INSERT_CARE, care)
-    conn.execute(_INSERT_OUTBOX, outbox)
-    audit.write(session, audited)
-    return True
-
-
-def take_and_write_booking(session: Session, appointment: Mapping[str, Any], *, care_days: int, event_type: str,
-                           payload: dict, audited: audit.Appended) -> bool:
-    """PostgreSQL, a general place: ``take_place`` and ``insert_booking`` in one statement
-    (``_take_and_write``). True when the place was taken and the rows written; False (nothing written, the
-    audit head not moved) when the slot had no general place left."""
-    _, _, params = _write_params(appointment, care_days, event_type, payload, audited)
-    return _TAKE_AND_WRITE.execute(session, params) == 1
+def appointment_row(values: Mapping[str, Any]) -> ChangeRow:
+    """The ``sched_appointment`` row to add to a booking's ``Changes``: every column (``values``)."""
+    return ChangeRow(_APPT, values)
 
 
 def exam_types(session: Session, codes: Sequence[str] | None = None) -> dict[str, ExamType]:

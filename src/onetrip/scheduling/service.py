@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from onetrip.access import service as access
 from onetrip.audit import service as audit
 from onetrip.db.base import new_id
+from onetrip.db.changes import Changes, apply
 from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import LOCAL_TZ, local_date, utcnow
 from onetrip.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
 from onetrip.kit.principal import Principal
+from onetrip.outbox.service import event_row as outbox_event_row
 from onetrip.outbox.service import record_event
 from onetrip.rules.service import rule_values
 from onetrip.scheduling import figures, itinerary
@@ -227,27 +229,19 @@ def book(session: Session, principal: Principal, *, slot_id: str, patient_record
          precise: bool = True, rescheduled_from_id: str | None = None) -> Appointment:
     """Book (or, with ``hold``, hold) one place. 409 when the slot has no place left for this booker.
 
-    The lean path (issue 5 benchmark). On PostgreSQL the first statement reads everything checked and
-    locks a free audit chain head (``repo.booking_facts_and_head``); for a general place the second and
-    last takes the place with the conditional UPDATE and, only if it took it, writes the appointment,
-    care relationship, outbox event and audit event and moves the chain head
-    (``repo.take_and_write_booking``): the slot's row lock is held from that statement to COMMIT only,
-    so bookings of one slot queue for one round trip each. A reserved place: the conditional UPDATEs
-    (``repo.take_place``), then the rows (``repo.insert_booking``). SQLite: the facts
-    (``repo.booking_facts``), ``take_place``, the audit chain lock, the rows. Either way nothing is
-    written unless the place was taken, so a 409 leaves nothing behind; a slot seen full in the first
-    SELECT is refused at once (only the UPDATE accepts)."""
+    The lean path (issue 5 benchmark): one read of everything checked, which also locks a free audit
+    chain head (``repo.booking_facts``); then the booking's changes — the appointment, the care
+    relationship it gives the institution, its outbox event and audit event — behind the conditional
+    UPDATE that takes a general place (``repo.general_place``), written by ``db.changes.apply`` (on
+    PostgreSQL that is the booking's second and last statement). A booking with a purpose first tries one
+    of the places reserved for it (``repo.take_reserved``); if it gets one, its changes need no gate.
+    Nothing is written unless a place was taken, so a 409 leaves nothing behind; a slot seen full in the
+    first read is refused at once (only the UPDATE accepts)."""
     _check_channel(channel)
     now = utcnow()
     today = now.date()  # the date rules.service.rule_values reads rule values on
-    postgresql = session.connection().dialect.name == "postgresql"
-    one_statement = purpose is None and postgresql
-    # the audit chain head is locked before the slot, by every booking on PostgreSQL (one lock order)
-    head_start = audit.free_head_start(session) if postgresql else None
-    if head_start is not None:
-        f = repo.booking_facts_and_head(session, slot_id, patient_record_id, exam_code, today, head_start=head_start)
-    else:
-        f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today)
+    # the audit chain head is locked before the slot, by every booking (one lock order)
+    f = repo.booking_facts(session, slot_id, patient_record_id, exam_code, today, audit.head_lock_params(session))
     if (f is None or f.deleted_at is not None
             or not (principal.is_operator or f.record_organization_id == principal.organization_id)):
         _patient(session, principal, patient_record_id, audit_read=False)  # 404, or the access policy decides
@@ -256,11 +250,7 @@ def book(session: Session, principal: Principal, *, slot_id: str, patient_record
     _check_booking(f, exam_code, now)
     if repo.free_places(f, purpose, now) <= 0:  # type: ignore[arg-type]
         raise Conflict(SLOT_FULL)
-    taken = "general"  # one_statement: taken by the write, or a 409 below
-    if not one_statement:
-        taken = repo.take_place(session, slot_id, purpose=purpose, now=now)
-        if taken is None:
-            raise Conflict(SLOT_FULL)
+    reserved = purpose is not None and repo.take_reserved(session, slot_id, purpose=purpose, now=now)
     hold_minutes = int(f.hold_minutes if f.hold_minutes is not None else 15)
     status = (AppointmentStatus.pending if hold else AppointmentStatus.booked).value
     values = {
@@ -268,24 +258,25 @@ def book(session: Session, principal: Principal, *, slot_id: str, patient_record
         "person_id": f.person_id, "patient_record_id": patient_record_id, "organization_id": f.organization_id,
         "booking_organization_id": principal.organization_id or f.record_organization_id, "slot_id": slot_id,
         "resource_id": f.resource_id, "exam_code": exam_code, "start": f.start, "end": f.end, "status": status,
-        "channel": channel, "precise": precise, "used_reserved": taken == "reserved", "purpose": purpose,
+        "channel": channel, "precise": precise, "used_reserved": reserved, "purpose": purpose,
         "hold_expires_at": now + dt.timedelta(minutes=hold_minutes) if hold else None, "booked_at": now,
         "checked_in_at": None, "cancelled_at": None, "cancel_reason": None,
         "rescheduled_from_id": rescheduled_from_id, "order_id": order_id, "booked_by": principal.name[:64],
     }
-    head = (f.head_id, f.head_last_seq, f.head_last_hash) if head_start is not None else None
-    audited = audit.prepare_on_head(session, head, principal, "create", person_ids=[f.person_id],
-                                    what=[f"Appointment/{values['id']}"],
-                                    detail={"slot": slot_id, "channel": channel, "status": status})
-    write = repo.take_and_write_booking if one_statement else repo.insert_booking
-    wrote = write(
-        session, values,
-        care_days=int(f.care_relationship_days if f.care_relationship_days is not None else 365),
-        event_type="appointment.held" if hold else "appointment.booked",
-        payload={"slot_id": slot_id, "exam_code": exam_code, "channel": channel,
-                 "organization_id": f.organization_id},
-        audited=audited)
-    if not wrote:  # the conditional UPDATE found the slot full (another booking took the last place)
+    ref = f"Appointment/{values['id']}"
+    changes = Changes(
+        repo.appointment_row(values),
+        access.care_relationship_row(f.person_id, f.organization_id, "appointment", ref, now=now,
+                                     days=int(f.care_relationship_days if f.care_relationship_days is not None
+                                              else 365)),
+        outbox_event_row("appointment.held" if hold else "appointment.booked", "Appointment", values["id"],
+                         {"slot_id": slot_id, "exam_code": exam_code, "channel": channel,
+                          "organization_id": f.organization_id}, person_id=f.person_id, occurred_at=now),
+        *audit.events(session, principal, [("create", {
+            "person_ids": [f.person_id], "what": [ref],
+            "detail": {"slot": slot_id, "channel": channel, "status": status}})], head=f),
+        gate=None if reserved else repo.general_place(slot_id, now))
+    if not apply(session, changes):  # the UPDATE found the slot full (another booking took the last place)
         raise Conflict(SLOT_FULL)
     # The row is written; the object the callers get is the same row, without reading it back.
     appt = Appointment(**values)
