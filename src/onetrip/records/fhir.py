@@ -42,8 +42,8 @@ from onetrip.kit.fhir import (
 )
 from onetrip.kit.principal import Principal
 from onetrip.persons.models import PatientRecord
+from onetrip.records import observations, rules, service
 from onetrip.records import repository as repo
-from onetrip.records import rules, service
 from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation, ServiceRequest
 from onetrip.records.schemas import ImagingStudyIn, ObservationIn, ReportIn, ServiceRequestIn
 
@@ -197,7 +197,7 @@ def service_request_in(session, body: dict, principal: Principal) -> ServiceRequ
 
 _INGEST = {
     "DiagnosticReport": (report_in, service.ingest_report),
-    "Observation": (observation_in, service.ingest_observation),
+    "Observation": (observation_in, observations.store_one),
     "ImagingStudy": (imaging_study_in, service.ingest_imaging_study),
     "ServiceRequest": (service_request_in, service.ingest_service_request),
 }
@@ -343,7 +343,7 @@ def report_with_results(ctx: Context, entries: list[dict], ids: dict[str, str]) 
            or (d.value_quantity is None and not d.value_string) for d in datas):
         return None  # an observation the report would not take as its own as it is (another subject ...)
     try:
-        planned = service.plan_observations(session, principal, datas)
+        planned = observations.plan(session, principal, datas)
     except ApiError as e:
         raise entry_error(obs_idx[getattr(e, "item_index", 0)], e) from None
     for i, row_id in zip(obs_idx, planned.ids, strict=True):
@@ -390,7 +390,7 @@ def observations_together(ctx: Context, entries: list[dict], indexes: list[int],
             failed = (i, e)  # the entries before it are stored first: one of them may fail earlier
             break
     try:
-        stored = service.ingest_observations(session, principal, datas)
+        stored = observations.store(session, principal, datas)
     except ApiError as e:
         raise entry_error(indexes[getattr(e, "item_index", 0)], e) from None
     if failed is not None:

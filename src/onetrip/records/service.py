@@ -29,12 +29,6 @@ from onetrip.records.schemas import ImagingStudyIn, ReportIn, ServiceRequestIn, 
 from onetrip.records.store import Stored, same_person, store_one
 from onetrip.rules.service import rule_values
 
-# Observations are stored by ``observations.store`` only; records.fhir (rewritten elsewhere) still calls them
-# by these names.
-plan_observations = observations.plan
-ingest_observations = observations.store
-ingest_observation = observations.store_one
-
 
 def ingest_report(session: Session, principal: Principal, data: ReportIn,
                   planned: PlannedObservations | None = None) -> Stored:
