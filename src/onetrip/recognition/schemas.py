@@ -18,9 +18,8 @@ class CheckIn(BaseModel):
 
 
 class PriorOut(BaseModel):
-    """A recognisable prior result as the API shows it (built from the service's ``RecognisablePrior``)."""
+    """A recognisable prior result as the API shows it (the service's ``RecognisablePrior`` adds its check id)."""
 
-    model_config = ConfigDict(from_attributes=True)
     report_id: str
     code: str | None
     code_local: str | None

@@ -8,7 +8,6 @@ through the outbox in the same transaction. Services flush, never commit.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,6 +28,7 @@ from onetrip.outbox.service import record_event
 from onetrip.recognition import repository as repo
 from onetrip.recognition import rules
 from onetrip.recognition.models import RecognitionDecision, RecognitionItem, RecognitionReason
+from onetrip.recognition.schemas import PriorOut
 from onetrip.records import interface as records
 from onetrip.rules.service import rule_values
 
@@ -36,20 +36,11 @@ SEED = Path(__file__).resolve().parents[1] / "db" / "seeds" / "recognition_catal
 DECISIONS = ("recognised", "repeated")
 
 
-@dataclass
-class RecognisablePrior:
+class RecognisablePrior(PriorOut):
+    """A recognisable prior result, as the API shows it, plus the id of the check that found it (CDS Hooks
+    cards and ``check_order`` callers need it; the REST answer carries it once, beside the priors)."""
+
     check_id: str
-    report_id: str
-    code: str | None
-    code_local: str | None
-    display: str | None
-    category: str
-    effective_at: dt.datetime
-    organization_id: str
-    organization_name: str
-    recognition_mark: str | None
-    validity_days: int
-    price: Decimal
 
 
 def seed_catalogue(session: Session, path: Path = SEED) -> int:
