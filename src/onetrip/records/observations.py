@@ -29,7 +29,15 @@ from onetrip.outbox.service import event_row
 from onetrip.records import repository as repo
 from onetrip.records.models import DiagnosticReport, Observation
 from onetrip.records.schemas import ObservationIn, _ResultIn
-from onetrip.records.store import COMMON, Stored, check_write, resolve_patient, same_person, stored_event
+from onetrip.records.store import (
+    COMMON,
+    Stored,
+    check_write,
+    insert_or_winner,
+    resolve_patient,
+    same_person,
+    stored_event,
+)
 
 VALUE_COLUMNS = ("value_quantity", "value_string", "unit", "reference_low", "reference_high", "reference_text",
                  "interpretation")
@@ -194,16 +202,11 @@ def _write_one_by_one(session: Session, principal: Principal, planned: PlannedOb
     concurrent sender stored first comes back as that sender's row, a repeat."""
     outcome: list[Stored] = []
     for _, data, values in planned._new:
-        try:
-            with session.begin_nested():
-                (row,) = repo.insert_rows(session, Observation, [values])
-        except IntegrityError:
-            found = repo.by_identifier(session, Observation, data.organization_id, data.identifier_system,
-                                       data.identifier_value)
-            if found is None:
-                raise
-            outcome.append(Stored(found, False))
+        inserted = insert_or_winner(session, Observation, values, data)
+        if not inserted.created:
+            outcome.append(inserted)
             continue
+        row = inserted.row
         audit.record(session, principal, "create", person_ids=[row.person_id], what=[f"Observation/{row.id}"])
         repo.insert_outbox_events(session, [_event(row)])
         if report is None and data.report_id:

@@ -84,6 +84,21 @@ def stored_event(row) -> dict[str, Any]:
             "identifier": {"system": row.identifier_system, "value": row.identifier_value}}
 
 
+def insert_or_winner(session: Session, model, values: dict[str, Any], data: _ResultIn) -> Stored:
+    """Insert one row in its own savepoint. A concurrent sender of the same identifier loses the race on
+    the unique constraint and gets the winner's row back, as a repeat would."""
+    try:
+        with session.begin_nested():
+            (row,) = repo.insert_rows(session, model, [values])
+    except IntegrityError:
+        found = repo.by_identifier(session, model, data.organization_id, data.identifier_system,
+                                   data.identifier_value)
+        if found is None:
+            raise
+        return Stored(found, False)
+    return Stored(row, True)
+
+
 def store_one(session: Session, principal: Principal, model, data: _ResultIn, fields: dict[str, Any],
               *, event: str, audit_now: bool = True, outbox: list[dict[str, Any]] | None = None) -> Stored:
     """Insert one row of ``model`` from ``data`` and ``fields`` unless the sender's identifier is known.
@@ -98,17 +113,10 @@ def store_one(session: Session, principal: Principal, model, data: _ResultIn, fi
     values = {"id": new_id(), "created_at": now, "updated_at": now, "person_id": rec.person_id,
               "patient_record_id": rec.id, "resource": data.resource or {},
               **{k: getattr(data, k) for k in COMMON}, **fields}
-    try:
-        # A concurrent sender of the same identifier loses the race on the unique constraint and gets
-        # the winner's row, as a repeat would.
-        with session.begin_nested():
-            (row,) = repo.insert_rows(session, model, [values])
-    except IntegrityError:
-        found = repo.by_identifier(session, model, data.organization_id, data.identifier_system,
-                                   data.identifier_value)
-        if found is None:
-            raise
-        return Stored(found, False)
+    inserted = insert_or_winner(session, model, values, data)
+    if not inserted.created:
+        return inserted
+    row = inserted.row
     rtype = model.__name__
     if audit_now:
         audit.record(session, principal, "create", person_ids=[rec.person_id], what=[f"{rtype}/{row.id}"])
