@@ -32,8 +32,8 @@ from onetrip.demo.family import _Bulk
 from onetrip.family import common, rules
 from onetrip.family.models import Followup, Registry, Team
 from onetrip.family.worklist import service as worklists
-from onetrip.identity.models import Person
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import Person
 from onetrip.registry.models import Organization, Practitioner
 from onetrip.rules.service import seed_rules
 

@@ -9,12 +9,11 @@ from onetrip.identity.models import (  # noqa: F401
     MatchModel,
     MatchReview,
     NotAMatch,
-    PatientRecord,
-    Person,
     PersonMerge,
 )
 from onetrip.interop.hl7v2.models import InboxMessage  # noqa: F401
 from onetrip.outbox.models import OutboxEvent  # noqa: F401
+from onetrip.persons.models import PatientRecord, Person  # noqa: F401
 from onetrip.records.models import (  # noqa: F401
     DiagnosticReport,
     ImagingStudy,
@@ -37,6 +36,7 @@ from onetrip.scheduling.models import (  # noqa: F401
     ExamOrder,
     ExamType,
     Resource,
+    Site,
     Slot,
     WeeklyTemplate,
 )

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from onetrip.access import service as access
 from onetrip.audit.models import AuditEvent
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from tests.factories import auth, register_patient, token
 
 

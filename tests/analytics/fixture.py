@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from onetrip.analytics import encounters
 from onetrip.analytics.models import AnalyticsCatchment
 from onetrip.audit import service as audit
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import LOCAL_TZ, utcnow
 from onetrip.kit.principal import Principal, cli_principal
 from onetrip.outbox.service import record_event
+from onetrip.persons.models import PatientRecord
 from onetrip.recognition.models import RecognitionDecision
 from onetrip.recognition.service import seed_catalogue
 from onetrip.registry.models import Department

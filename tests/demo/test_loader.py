@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from onetrip.demo.loader import DistrictAlreadyLoaded, load_district
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit.identifiers import parse_resident_id
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.registry.models import Organization
 
 

@@ -73,7 +73,7 @@ def doctor_principal(fam: Fam) -> Principal:
 
 def resident(db, fam: Fam, *, birth: dt.date = dt.date(1958, 3, 4), female: bool = False, name: str = "张伟") -> str:
     """A resident registered at the team's institution; returns the person id."""
-    from onetrip.identity.models import PatientRecord
+    from onetrip.persons.models import PatientRecord
 
     rec_id = register_patient(db, fam.org, name=name, id_number=resident_id(birth, female), birth_date=birth,
                               sex="2" if female else "1")

@@ -88,7 +88,7 @@ def test_previsit_summary_and_check_in(client, db, fam, doc_headers):
     pid, reg = enrolled(db, fam)
     with db.session() as s:
         from onetrip.family.models import Registry
-        from onetrip.identity.models import Person
+        from onetrip.persons.models import Person
 
         followups.record_followup(s, _op(), reg,
                                 sbp=150, dbp=92, adherence="intermittent", fasting_glucose=6.1)
@@ -115,7 +115,7 @@ def _op():
 def test_lab_fasting_glucose_from_the_results_store_counts(client, db, fam, world, doc_headers):
     from sqlalchemy import select as sel
 
-    from onetrip.identity.models import PatientRecord
+    from onetrip.persons.models import PatientRecord
     from tests.records.helpers import observation
     from tests.scheduling.conftest import system_headers
 

@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy import func, select
 
 from onetrip.family.models import Alert, Device, Reading
-from onetrip.identity.models import PatientRecord, Person
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.records.models import Observation
 from tests.factories import register_patient
 from tests.family.conftest import enrolled

@@ -9,7 +9,7 @@ import re
 
 from onetrip.family import common
 from onetrip.family.followups import service as followups
-from onetrip.identity.models import Person
+from onetrip.persons.models import Person
 from tests.family.conftest import enrolled
 from tests.web.test_web_pages import signed_in
 

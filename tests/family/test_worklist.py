@@ -12,8 +12,8 @@ from sqlalchemy import select
 from onetrip.family import common
 from onetrip.family.followups import service as followups
 from onetrip.family.models import LongPrescription
-from onetrip.identity.models import Person
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import Person
 from tests.family.conftest import doctor_principal, enrolled, resident_id
 
 

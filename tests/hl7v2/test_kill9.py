@@ -14,8 +14,8 @@ import time
 
 from sqlalchemy import func, select
 
-from onetrip.identity.models import PatientRecord
 from onetrip.interop.hl7v2.models import InboxMessage
+from onetrip.persons.models import PatientRecord
 from tests.hl7v2.helpers import Peer, adt, segment
 
 TOTAL, KILL_AFTER = 200, 60

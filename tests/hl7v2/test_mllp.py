@@ -8,10 +8,10 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.interop.hl7v2 import service
 from onetrip.interop.hl7v2.models import InboxMessage
 from onetrip.kit.identifiers import make_resident_id
+from onetrip.persons.models import PatientRecord, Person
 from tests.hl7v2.helpers import Peer, adt, oru, segment
 
 

@@ -9,11 +9,11 @@ import time
 
 from sqlalchemy import func, select
 
-from onetrip.identity.models import PatientRecord
 from onetrip.interop.hl7v2 import service
 from onetrip.interop.hl7v2.handlers import hl7_datetime
 from onetrip.interop.hl7v2.models import InboxMessage
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from onetrip.records import service as records
 from onetrip.records.models import DiagnosticReport, Observation
 from tests.factories import register_patient

@@ -13,7 +13,7 @@ import urllib.request
 
 from sqlalchemy import select
 
-from onetrip.identity.models import PatientRecord
+from onetrip.persons.models import PatientRecord
 from tests.hl7v2.helpers import Peer, adt, segment
 from tests.hl7v2.test_kill9 import _free_port
 

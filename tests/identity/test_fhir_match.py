@@ -11,10 +11,10 @@ from sqlalchemy import select
 from onetrip.audit.models import AuditEvent
 from onetrip.identity import mpi
 from onetrip.identity.fhir import RESIDENT_ID_SYSTEM
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.fhir import model_class
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from tests.factories import auth, register_patient, token
 
 GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from onetrip.identity import service as identity
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.identity.schemas import PatientInput
 from onetrip.kit.errors import BadRequest
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord, Person
 from tests.factories import register_patient, run_concurrently
 
 

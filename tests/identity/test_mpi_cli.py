@@ -10,8 +10,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from onetrip.cli.mpi import mpi_app
-from onetrip.identity.models import MatchModel, MatchReview, PatientRecord, PersonMerge
+from onetrip.identity.models import MatchModel, MatchReview, PersonMerge
 from onetrip.identity.schemas import PatientInput
+from onetrip.persons.models import PatientRecord
 from tests.factories import register_patient
 
 app = typer.Typer()

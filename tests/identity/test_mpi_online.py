@@ -10,12 +10,13 @@ from sqlalchemy import select
 from onetrip.audit.models import AuditEvent
 from onetrip.identity import mpi
 from onetrip.identity import service as identity
-from onetrip.identity.models import MatchReview, NotAMatch, PatientRecord, Person, PersonMerge
+from onetrip.identity.models import MatchReview, NotAMatch, PersonMerge
 from onetrip.identity.schemas import PatientInput
 from onetrip.kit.errors import Conflict
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
+from onetrip.persons.models import PatientRecord, Person
 from tests.factories import register_patient, run_concurrently
 
 OP = cli_principal()

@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onetrip.identity import mpi
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit.errors import ApiError
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord, Person
 
 OP = cli_principal()
 NAMES = ["陈丽", "王伟", "单丽", "曾敏", "吕强"]

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
+from onetrip.persons.models import PatientRecord
 from onetrip.recognition.models import RecognitionDecision, RecognitionReason
 from onetrip.recognition.service import seed_catalogue
 from onetrip.records import service as records

@@ -13,10 +13,10 @@ from onetrip.access import service as access
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
 from onetrip.db import fastpath
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.errors import BadRequest
 from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
+from onetrip.persons.models import PatientRecord
 from onetrip.recognition.models import RecognitionDecision, RecognitionInstitution, RecognitionItem
 from onetrip.recognition.service import run_check
 from onetrip.records import service as records

@@ -28,8 +28,8 @@ import pytest
 from sqlalchemy import update
 
 from onetrip.auth.service import create_user
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from onetrip.recognition import figures as fig
 from onetrip.recognition.models import RecognitionDecision
 from onetrip.records import service as records

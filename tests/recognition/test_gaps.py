@@ -9,8 +9,8 @@ import datetime as dt
 import pytest
 
 from onetrip.identity import mpi
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from onetrip.recognition.service import run_check
 from onetrip.records import service as records
 from onetrip.records.schemas import ImagingStudyIn

@@ -8,9 +8,9 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from onetrip.audit.models import AuditEvent
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
+from onetrip.persons.models import PatientRecord
 from onetrip.records import corrections
 from onetrip.records import service as records
 from onetrip.records.models import DiagnosticReport, Observation, ReportVersion

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from onetrip.identity.models import PatientRecord
 from onetrip.outbox.models import OutboxEvent
+from onetrip.persons.models import PatientRecord
 from onetrip.records.models import DiagnosticReport, Observation
 from tests.factories import auth, register_patient
 from tests.records.conftest import resident_id

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from onetrip.audit.models import AuditEvent
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.errors import BadRequest
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from onetrip.records import service
 from onetrip.records.schemas import ImagingStudyIn, ObservationIn, ReportIn
 from tests.factories import auth, register_patient

@@ -11,8 +11,8 @@ import re
 from sqlalchemy import select
 
 from onetrip.audit.models import AuditEvent
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from onetrip.records import service as records
 from onetrip.records.schemas import ImagingStudyIn
 from tests.factories import auth, register_patient

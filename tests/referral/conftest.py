@@ -8,10 +8,10 @@ import itertools
 
 import pytest
 
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import Principal
 from onetrip.kit.scopes import parse_scopes, scopes_for_roles
+from onetrip.persons.models import PatientRecord
 from onetrip.registry.models import Department, User
 from tests.factories import register_patient
 

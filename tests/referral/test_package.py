@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from onetrip.records import service as records
 from onetrip.records.schemas import ObservationIn, ReportIn
 from onetrip.referral import package, service

@@ -9,9 +9,10 @@ import itertools
 from sqlalchemy import select
 
 from onetrip.identity import service as identity
-from onetrip.identity.models import MatchReview, NotAMatch, PatientRecord, PersonMerge
+from onetrip.identity.models import MatchReview, NotAMatch, PersonMerge
 from onetrip.identity.schemas import PatientInput
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from tests.factories import PASSWORD
 
 _n = itertools.count(1)

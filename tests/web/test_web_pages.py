@@ -56,7 +56,7 @@ def audit_rows(db, **where) -> list[AuditEvent]:
 
 
 def person_id_of(db, record_id: str) -> str:
-    from onetrip.identity.models import PatientRecord
+    from onetrip.persons.models import PatientRecord
 
     with db.session() as s:
         return s.get(PatientRecord, record_id).person_id
@@ -241,7 +241,7 @@ def test_other_institution_patient_is_403_then_break_the_glass_opens_it(app, db,
     assert denied and denied[-1].outcome == "4" and denied[-1].subtype == "read"
 
     with db.session() as s:
-        from onetrip.identity.models import PatientRecord
+        from onetrip.persons.models import PatientRecord
 
         person_id = s.get(PatientRecord, rec).person_id
     form = {"person_id": person_id, "reason_code": "ETREAT", "next": f"/ui/patients/{rec}"}
@@ -307,7 +307,7 @@ def test_audit_log_is_for_admins_only(app, db, world):
     rec = register_patient(db, world.org_a, name="孙雨桐", id_number=idn)
     with db.session() as s:
         from onetrip.auth.service import principal_for_user
-        from onetrip.identity.models import PatientRecord
+        from onetrip.persons.models import PatientRecord
 
         user = s.scalar(select(User).where(User.username == world.users["doc_b"]))
         person_id = s.get(PatientRecord, rec).person_id

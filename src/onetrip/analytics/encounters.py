@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from onetrip.access import service as access
 from onetrip.analytics.models import ENCOUNTER_CLASSES, Encounter
 from onetrip.audit import service as audit
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE
 from onetrip.kit.errors import AccessDenied, BadRequest, NotFound
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.registry.models import Department, MedicalCommunity, Organization
 from onetrip.rules.service import rule_values
 

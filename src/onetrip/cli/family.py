@@ -125,9 +125,9 @@ def device_token(
 
     from onetrip.db.session import unit_of_work
     from onetrip.family.readings import register_device
-    from onetrip.identity.models import Person
     from onetrip.kit.errors import ApiError
     from onetrip.kit.principal import cli_principal
+    from onetrip.persons.models import Person
     from onetrip.registry.models import Organization
 
     if (institution is None) == (id_number is None):

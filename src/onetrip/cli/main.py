@@ -134,7 +134,7 @@ def demo(
     from sqlalchemy import func, select
 
     from onetrip.db.session import get_sessionmaker, unit_of_work
-    from onetrip.identity.models import Person
+    from onetrip.persons.models import Person
 
     settings = get_settings()
     if settings.env == "production":

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from onetrip.analytics.models import AnalyticsCatchment, Encounter
 from onetrip.db.bulk import bulk_insert
-from onetrip.identity.models import Person
 from onetrip.kit.clock import utcnow
+from onetrip.persons.models import Person
 from onetrip.registry.models import Department, Organization
 from onetrip.rules.service import rule_values
 

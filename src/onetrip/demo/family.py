@@ -23,10 +23,10 @@ from onetrip.db.bulk import bulk_insert
 from onetrip.family import rules
 from onetrip.family.common import params
 from onetrip.family.models import Alert, Contract, Followup, Reading, Registry, Team
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit.clock import LOCAL_TZ
 from onetrip.outbox import service as outbox_service
 from onetrip.outbox.models import OutboxEvent
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.registry.models import Organization, Practitioner
 
 LOCAL = LOCAL_TZ

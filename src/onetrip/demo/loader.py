@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session
 
 from onetrip.db.bulk import bulk_insert
 from onetrip.demo.synth import District, generate_district
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
 from onetrip.kit.masking import mask_id_number
 from onetrip.kit.names import name_pinyin, normalize_name
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.registry.models import Department, MedicalCommunity, Organization, Practitioner
 
 LOADED_AT = dt.datetime(2025, 6, 30, 8, 0, tzinfo=dt.UTC)

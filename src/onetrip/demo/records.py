@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session
 
 from onetrip.db.bulk import bulk_insert
 from onetrip.demo.loader import LOADED_AT
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import LOCAL_TZ
+from onetrip.persons.models import PatientRecord
 from onetrip.recognition import rules
 from onetrip.recognition.models import RecognitionDecision, RecognitionItem, RecognitionReason
 from onetrip.recognition.service import seed_catalogue

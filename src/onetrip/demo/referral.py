@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import LOCAL_TZ, utcnow
 from onetrip.kit.errors import ApiError
 from onetrip.kit.principal import Principal
 from onetrip.outbox.models import OutboxEvent
+from onetrip.persons.models import PatientRecord
 from onetrip.referral import service
 from onetrip.referral.models import Referral, ReferralFollowUp
 from onetrip.registry.models import Department, Organization

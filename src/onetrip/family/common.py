@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
 from onetrip.family import rules
-from onetrip.identity.models import Person
 from onetrip.kit.clock import local_date, utcnow
 from onetrip.kit.errors import BadRequest, Forbidden, NotFound
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
 from onetrip.kit.principal import Principal
+from onetrip.persons.models import Person
 from onetrip.rules.service import rule_values
 
 RULE_SET = "family"

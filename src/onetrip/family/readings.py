@@ -29,12 +29,12 @@ from onetrip.family import repository as repo
 from onetrip.family import rules
 from onetrip.family.common import number, params, require_team_member, resident
 from onetrip.family.models import Alert, Device, Reading, Registry
-from onetrip.identity.models import Person
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import BadRequest, NotFound, Unauthorized
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
+from onetrip.persons.models import Person
 
 LOINC = "http://loinc.org"
 BP_PANEL = {"85354-9", "55284-4"}  # blood pressure panel (with components)

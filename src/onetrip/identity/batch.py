@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 
 from onetrip.identity import matching, mpi, splink_model
 from onetrip.identity import repository as repo
-from onetrip.identity.models import MatchReview, PatientRecord, Person
+from onetrip.identity.models import MatchReview
 from onetrip.identity.normalize import split_address
 from onetrip.kit.identifiers import IdentifierError, normalize_phone, normalize_sex, parse_resident_id
 from onetrip.kit.principal import Principal
+from onetrip.persons.models import PatientRecord, Person
 
 Progress = Callable[[str, int, int], None]
 

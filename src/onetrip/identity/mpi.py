@@ -22,12 +22,13 @@ from onetrip.audit import service as audit
 from onetrip.identity import mapping as patient_fhir
 from onetrip.identity import matching
 from onetrip.identity import repository as repo
-from onetrip.identity.models import MatchModel, MatchReview, NotAMatch, PatientRecord, Person, PersonMerge
+from onetrip.identity.models import MatchModel, MatchReview, NotAMatch, PersonMerge
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import BadRequest, Conflict, NotFound
 from onetrip.kit.names import name_pinyin
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.rules.service import rule_values
 
 PERSON_FIELDS = ("id_number", "name", "name_pinyin", "sex", "birth_date", "phone", "province", "city",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Select, func, or_, select, text, union
 from sqlalchemy.orm import Session
 
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.identity.schemas import SearchParams
 from onetrip.kit.names import looks_like_pinyin, name_pinyin, normalize_name
+from onetrip.persons.models import PatientRecord, Person
 
 _MAX = "\U0010ffff"
 

@@ -16,7 +16,6 @@ from onetrip.audit import service as audit
 from onetrip.identity import mapping as patient_fhir
 from onetrip.identity import matching, mpi
 from onetrip.identity import repository as repo
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.identity.schemas import PatientInput, SearchParams
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest, Gone, NotFound, PreconditionFailed
@@ -25,6 +24,7 @@ from onetrip.kit.masking import mask_id_number
 from onetrip.kit.names import name_pinyin, normalize_name
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.registry.models import Organization
 
 ADDRESS_FIELDS = ("province", "city", "district", "street", "address_line")

@@ -16,8 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Body
 
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.errors import BadRequest, NotFound
+from onetrip.persons.models import PatientRecord
 from onetrip.recognition import service
 
 router = APIRouter(tags=["cds-hooks"])

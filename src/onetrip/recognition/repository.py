@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
 from onetrip.db.changes import Row
-from onetrip.identity.models import Person
+from onetrip.persons.models import Person
 from onetrip.recognition.models import RecognitionDecision, RecognitionInstitution, RecognitionItem
 from onetrip.records.interface import DiagnosticReport, Observation
 from onetrip.registry.models import Department, Organization, Practitioner, User

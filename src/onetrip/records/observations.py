@@ -21,11 +21,11 @@ from sqlalchemy.orm.util import identity_key
 
 from onetrip.audit import service as audit
 from onetrip.db.base import new_id
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import ApiError, BadRequest
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import event_row
+from onetrip.persons.models import PatientRecord
 from onetrip.records import repository as repo
 from onetrip.records.models import DiagnosticReport, Observation
 from onetrip.records.schemas import ObservationIn, _ResultIn

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, inspect, select, union_all
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from onetrip.identity.models import Person
 from onetrip.outbox.models import OutboxEvent
+from onetrip.persons.models import Person
 from onetrip.records.models import DiagnosticReport, ImagingStudy, Observation
 from onetrip.registry.models import Organization
 

@@ -123,7 +123,7 @@ def read(session: Session, principal: Principal, model, row_id: str):
 
 
 def _person_or_404(session: Session, person_id: str) -> None:
-    from onetrip.identity.models import Person
+    from onetrip.persons.models import Person
 
     if session.get(Person, person_id) is None:
         raise NotFound("居民不存在 / person not found")

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from onetrip.audit import service as audit
 from onetrip.db.base import new_id
 from onetrip.identity import repository as identity_repo
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import AccessDenied, BadRequest
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import event_row, record_event
+from onetrip.persons.models import PatientRecord
 from onetrip.records import repository as repo
 from onetrip.records.schemas import _ResultIn
 from onetrip.registry.models import Organization

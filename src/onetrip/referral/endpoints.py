@@ -13,12 +13,12 @@ from fastapi import APIRouter, Query, Request
 from onetrip.access import service as access
 from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
 from onetrip.audit import service as audit
-from onetrip.identity.models import PatientRecord
 from onetrip.kit import clock
 from onetrip.kit.clock import local_date
 from onetrip.kit.errors import BadRequest, NotFound
 from onetrip.kit.masking import mask_id_number
 from onetrip.kit.principal import Principal
+from onetrip.persons.models import PatientRecord
 from onetrip.referral import figures, package, rules, service
 from onetrip.referral import repository as repo
 from onetrip.referral.models import Referral
@@ -174,7 +174,7 @@ def list_followups(session: DB, principal: CurrentPrincipal, status: str = "open
 def followup_done(followup_id: str, session: DB, principal: CurrentPrincipal, body: ActionIn | None = None):
     require_scope(principal, "Task", "u")
     f = service.complete_followup(session, principal, followup_id, (body.note if body else None))
-    from onetrip.identity.models import Person
+    from onetrip.persons.models import Person
 
     p = session.get(Person, f.person_id)
     return FollowUpOut(id=f.id, referral_id=f.referral_id, person_id=f.person_id, patient_name=p.name if p else "",

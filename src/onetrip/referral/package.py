@@ -22,12 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onetrip.identity.fhir import patient_to_fhir
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit import clock
 from onetrip.kit.errors import AccessDenied
 from onetrip.kit.fhir import instant, model_class
 from onetrip.kit.masking import mask_id_number, mask_phone
 from onetrip.kit.principal import Principal
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.referral import service
 from onetrip.referral.models import Referral
 from onetrip.referral.states import fhir_status

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from onetrip.identity.models import Person
+from onetrip.persons.models import Person
 from onetrip.referral.models import Referral, ReferralFollowUp
 from onetrip.referral.states import OPEN, Status
 

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.kit import clock
 from onetrip.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.referral import rules
 from onetrip.referral.models import Referral, ReferralFollowUp
 from onetrip.referral.states import Action, IllegalTransition, Status, next_status

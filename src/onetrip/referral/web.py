@@ -16,10 +16,10 @@ from onetrip.access import service as access
 from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.api.web import check_origin, html_errors, locale_of, page
 from onetrip.audit import service as audit
-from onetrip.identity.models import PatientRecord
 from onetrip.kit import clock
 from onetrip.kit.clock import local_date, local_hhmm
 from onetrip.kit.errors import BadRequest, NotFound
+from onetrip.persons.models import PatientRecord
 from onetrip.referral import package, rules, service
 from onetrip.referral import repository as repo
 from onetrip.referral.endpoints import referral_out
@@ -289,7 +289,7 @@ def person_history(request: Request, person_id: str, session: DB, principal: Cur
     """A resident's referral history (access policy; audited)."""
     require_scope(principal, "ServiceRequest", "s")
     access.require_read(session, principal, person_id, f"Person/{person_id}/referrals", subtype="search-type")
-    from onetrip.identity.models import Person
+    from onetrip.persons.models import Person
 
     person = session.get(Person, person_id)
     rows = repo.of_person(session, person_id, None if principal.is_operator else principal.organization_id)

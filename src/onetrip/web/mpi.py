@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from onetrip.api.deps import DB, CurrentPrincipal
 from onetrip.api.web import check_origin, html_errors, page
 from onetrip.identity import mpi
-from onetrip.identity.models import MatchReview, PatientRecord, PersonMerge
+from onetrip.identity.models import MatchReview, PersonMerge
 from onetrip.kit.errors import Forbidden
 from onetrip.kit.principal import Principal
+from onetrip.persons.models import PatientRecord
 from onetrip.registry.models import Organization
 
 router = APIRouter(prefix="/ui/mpi", include_in_schema=False)

@@ -22,12 +22,12 @@ from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.api.i18n import N_, local_time
 from onetrip.api.web import check_origin, html_errors, is_htmx, page
 from onetrip.audit import service as audit
-from onetrip.identity.models import Person
 from onetrip.interop.hl7v2 import service as inbox
 from onetrip.interop.hl7v2.models import STATUSES, InboxMessage
 from onetrip.kit.errors import AccessDenied, Forbidden, NotFound
 from onetrip.kit.masking import scrub
 from onetrip.kit.principal import Principal
+from onetrip.persons.models import Person
 from onetrip.records import repository as repo
 from onetrip.records import service
 from onetrip.records.models import Observation

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from onetrip.family.models import Contract, Followup, Registry
-from onetrip.identity.models import PatientRecord, Person
+from onetrip.persons.models import PatientRecord, Person
 
 GROUP_COLUMNS = {"institution": "organization_id", "team": "team_id", "doctor": "doctor_id"}
 

@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from onetrip.family import repository as repo
 from onetrip.family import rules
 from onetrip.family.common import iso, params, read_person, resident, resident_id, today
-from onetrip.identity.models import Person
 from onetrip.kit.clock import local_date
 from onetrip.kit.errors import ApiError, NotFound
 from onetrip.kit.masking import mask_id_number, mask_phone
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import record_event
+from onetrip.persons.models import Person
 from onetrip.records import interface as records
 
 

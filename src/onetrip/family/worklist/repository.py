@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from onetrip.family.models import Alert, Registry, Team
-from onetrip.identity.models import Person
+from onetrip.persons.models import Person
 
 
 def _active_in_scope(team_id: str | None, doctor_id: str | None, organization_id: str | None) -> list:

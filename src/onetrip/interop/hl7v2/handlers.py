@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from onetrip.identity import mpi
 from onetrip.identity import repository as identity_repo
 from onetrip.identity import service as identity
-from onetrip.identity.models import PatientRecord
 from onetrip.identity.schemas import PatientInput
 from onetrip.interop.hl7v2.parser import Message, hl7_date
 from onetrip.kit.clock import LOCAL_TZ
 from onetrip.kit.principal import Principal
 from onetrip.kit.scopes import parse_scopes
+from onetrip.persons.models import PatientRecord
 from onetrip.records import rules as record_rules
 from onetrip.records import service as records
 from onetrip.records.schemas import ObservationIn, ReportIn
