@@ -101,8 +101,9 @@ EXTRACT_KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, 
 
 
 def extract_messages():
-    """Every UI string of the templates and of the web package's Python (``_``, ``ngettext``, ``N_``,
-    ``tr(request, ...)``) as a Babel catalogue template."""
+    """Every UI string of the templates, of the web package's Python and of the HTTP kit's (this module's
+    display helpers, api/web.py's error titles) — ``_``, ``ngettext``, ``N_``, ``tr(request, ...)`` — as a
+    Babel catalogue template."""
     from babel.messages.catalog import Catalog
     from babel.messages.extract import extract_from_dir
 
@@ -110,9 +111,11 @@ def extract_messages():
     method_map = [("templates/**.html", "jinja2"), ("**.py", "python")]
     options = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true",
                                      "lstrip_blocks": "true"}}
-    for filename, lineno, message, comments, context in extract_from_dir(
-            str(HERE), method_map, options_map=options, keywords=EXTRACT_KEYWORDS):
-        template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    sources = [(HERE, method_map, options), (Path(__file__).parent, [("**.py", "python")], {})]
+    for directory, methods, options_map in sources:
+        for filename, lineno, message, comments, context in extract_from_dir(
+                str(directory), methods, options_map=options_map, keywords=EXTRACT_KEYWORDS):
+            template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return template
 
 
