@@ -102,7 +102,7 @@ def test_indicator_registry(client, mgr):
         assert i["name_zh"] and i["name_en"] and i["rule"] and i["unit"] and "period" in i["dimensions"]
 
 
-def test_values_by_dimension(client, mgr, world):
+def test_values_by_dimension(client, mgr, world, loaded):
     r = client.get("/api/indicators/primary_visit_rate/values", headers=mgr,
                    params={"period": "month", "from": "2026-10-01", "to": "2026-10-31", "group_by": "community"})
     assert r.status_code == 200, r.text
@@ -126,7 +126,7 @@ def test_clinicians_cannot_read_indicators(client, world):
     assert r.status_code == 403 and r.json()["resourceType"] == "OperationOutcome"
 
 
-def test_cockpit_json(client, mgr, world):
+def test_cockpit_json(client, mgr, world, loaded):
     r = client.get("/api/cockpit", headers=mgr, params={"month": "2026-10"})
     assert r.status_code == 200, r.text
     d = r.json()
@@ -152,7 +152,7 @@ def loaded_dept(client) -> str:
 
 # --- web -------------------------------------------------------------------------------------------
 
-def test_cockpit_page_for_managers_only(app, world):
+def test_cockpit_page_for_managers_only(app, world, loaded):
     c = _web(app, world.users["mgr"])
     r = c.get("/ui/cockpit?month=2026-10")
     assert r.status_code == 200
@@ -170,7 +170,7 @@ def test_cockpit_page_for_managers_only(app, world):
 
 # --- reports ---------------------------------------------------------------------------------------
 
-def test_reports_on_demand_idempotent_and_printable(client, mgr, world, db):
+def test_reports_on_demand_idempotent_and_printable(client, mgr, world, db, loaded):
     r = client.post("/api/reports", headers=mgr, params={"kind": "monthly", "period": "2026-10"})
     assert r.status_code == 201, r.text
     made = r.json()["generated"]
@@ -200,7 +200,7 @@ def test_reports_on_demand_idempotent_and_printable(client, mgr, world, db):
     assert client.post("/api/reports", headers=mgr, params={"kind": "monthly", "period": "2026-Q4"}).status_code == 400
 
 
-def test_report_page_button_and_archive(app, world):
+def test_report_page_button_and_archive(app, world, loaded):
     c = _web(app, world.users["mgr"])
     page = c.get("/ui/cockpit/reports")
     assert page.status_code == 200 and "历史报表" in page.text
@@ -210,7 +210,7 @@ def test_report_page_button_and_archive(app, world):
     assert "2026-Q4_district_quarterly.xlsx" in page.text
 
 
-def test_cli_catchment(cli_env, db, world):
+def test_cli_catchment(cli_env, db, world, loaded):
     r = cli_env.invoke(cli_app, ["analytics", "catchment", world.org_b_code, "--residents", "12000",
                                  "--hypertension", "1500"])
     assert r.exit_code == 0, r.output
