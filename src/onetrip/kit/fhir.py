@@ -148,7 +148,10 @@ MIN_DATE, MAX_DATE = dt.date(1800, 1, 1), MAX_SERVICE_DATE  # room for ± a day 
 DATE_PREFIXES = ("eq", "ge", "le", "gt", "lt")
 
 
-def check_params(params: list[tuple[str, str]], allowed: Collection[str], resource_type: str) -> dict[str, str]:
+def check_params(params: list[tuple[str, str]], allowed: Collection[str], resource_type: str,
+                 repeatable: Collection[str] = ()) -> dict[str, str]:
+    """The parameters as a dict; an unknown one is a 400, and so is a repeated one unless ``repeatable``
+    (date parameters: the values are joined with ``DATE_AND`` and must all hold, see ``date_search``)."""
     out: dict[str, str] = {}
     allowed = set(allowed)
     for key, value in params:
@@ -158,6 +161,9 @@ def check_params(params: list[tuple[str, str]], allowed: Collection[str], resour
                 f"不支持的查询参数 {key!r} / unsupported search parameter {key!r} for {resource_type}; "
                 f"supported: {', '.join(sorted(allowed | {'_count'}))}", code="not-supported")
         if key in out:
+            if key in repeatable and DATE_AND not in value:
+                out[key] = out[key] + DATE_AND + value
+                continue
             raise BadRequest(f"查询参数重复 / repeated search parameter {key!r}")
         out[key] = value
     if out.get("_format") and "json" not in out["_format"]:
@@ -178,7 +184,10 @@ def count_offset(p: Mapping[str, str], default: int = 20) -> tuple[int, int]:
 
 def parse_date(value: str, name: str) -> tuple[str, dt.date]:
     """``birthdate=1980-05-17`` or with a prefix ``ge``/``le``/``gt``/``lt``/``eq``; a year or year-month
-    means the whole period (expressed as a range by the caller)."""
+    means the whole period (expressed as a range by the caller). One value: a repeated parameter is refused
+    here (``date_search`` takes repeats and dateTimes)."""
+    if DATE_AND in value:
+        raise BadRequest(f"查询参数重复 / repeated search parameter {name!r}")
     prefix = value[:2] if value[:2] in DATE_PREFIXES else "eq"
     text = value[2:] if value[:2] == prefix and value[:2] in DATE_PREFIXES else value
     try:
@@ -208,6 +217,153 @@ def parse_datetime(value: str | None, field: str) -> dt.datetime | None:
         raise BadRequest(f"{field} 时间格式无效 / {field} is not a dateTime this server accepts: {value!r}",
                          expression=[field]) from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)).astimezone(dt.UTC)
+
+
+# --- date search parameters at any precision (FHIR R4 search.html#date) -----------------------------
+
+SEARCH_DATE_PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap")
+DATE_AND = "&"  # the façade joins a repeated date parameter (date=ge…&date=lt…: both must hold) with this
+_PRECISIONS = {4: "year", 7: "month", 10: "day"}
+Range = tuple[dt.datetime | None, dt.datetime | None]  # [start, end) in UTC; None: unbounded
+
+
+@dataclass(frozen=True)
+class DateValue:
+    """One date search value: its prefix and the period it denotes, [start, end) in UTC. ``2026`` is the
+    year, ``2026-12`` the month, ``2026-12-08`` the day (local days: Asia/Shanghai), ``2026-12-08T08:00``
+    the minute, ``…T08:00:00`` the second and ``…T08:00:00.5`` the millisecond; a time without an offset
+    is local."""
+
+    prefix: str
+    start: dt.datetime
+    end: dt.datetime
+    precision: str
+
+    def ranges(self, now: dt.datetime | None = None) -> list[Range]:
+        """Where a point in time (an instant such as a slot's start) matches, as [start, end) ranges
+        (their union). ``sa``/``eb`` are ``gt``/``lt`` for a point; ``ap`` widens the period by 10 % of
+        its distance from now (at least one day), the FHIR recommendation."""
+        p, lo, hi = self.prefix, self.start, self.end
+        if p == "eq":
+            return [(lo, hi)]
+        if p == "ne":
+            return [(None, lo), (hi, None)]
+        if p in ("gt", "sa"):
+            return [(hi, None)]
+        if p == "ge":
+            return [(lo, None)]
+        if p in ("lt", "eb"):
+            return [(None, lo)]
+        if p == "le":
+            return [(None, hi)]
+        now = now or dt.datetime.now(dt.UTC)
+        slack = max(abs(lo - now) / 10, dt.timedelta(days=1))
+        return [(lo - slack, hi + slack)]
+
+
+def _month_after(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def date_value(value: str, name: str) -> DateValue:
+    """Parse one date search value: an optional prefix (eq ne lt gt le ge sa eb ap) and a date or dateTime
+    at any precision; 400 (OperationOutcome) when malformed or out of range."""
+    prefix = value[:2] if value[:2] in SEARCH_DATE_PREFIXES else "eq"
+    text = value[2:] if value[:2] in SEARCH_DATE_PREFIXES else value
+    bad = BadRequest(f"{name} 日期格式无效 / {name} must be a FHIR date or dateTime with an optional prefix "
+                     f"(eq ne lt gt le ge sa eb ap), e.g. 2026, 2026-12, 2026-12-08, ge2026-12-08T08:00:00+08:00; "
+                     f"got {value!r}", expression=[name])
+    if not text or not text[:4].isascii() or not text[:4].isdigit():
+        raise bad
+    try:
+        precision = _PRECISIONS.get(len(text))
+        if precision == "year":
+            y = int(text)
+            day, after = dt.date(y, 1, 1), dt.date(y + 1, 1, 1)
+        elif precision == "month":
+            if text[4] != "-" or not ascii_digits(text[5:7]):
+                raise ValueError
+            y, m = int(text[:4]), int(text[5:7])
+            day, after = dt.date(y, m, 1), dt.date(*_month_after(y, m), 1)
+        elif precision == "day":
+            day = dt.date.fromisoformat(text)
+            after = day + dt.timedelta(days=1)
+        else:
+            if len(text) < 16 or text[10] != "T" or " " in text:
+                raise ValueError
+            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=LOCAL_TZ)
+            clock = text[11:].split("+")[0].split("-")[0].rstrip("Z")
+            if "." in clock:
+                precision, span = "millisecond", dt.timedelta(milliseconds=1)
+            elif clock.count(":") >= 2:
+                precision, span = "second", dt.timedelta(seconds=1)
+            else:
+                precision, span = "minute", dt.timedelta(minutes=1)
+            if not MIN_DATE <= parsed.date() <= MAX_DATE:
+                raise OverflowError
+            start = parsed.astimezone(dt.UTC)
+            return DateValue(prefix, start, start + span, precision)
+    except OverflowError:
+        raise BadRequest(f"{name} 日期超出范围 / {name} must lie between {MIN_DATE} and {MAX_DATE}",
+                         expression=[name]) from None
+    except ValueError:
+        raise bad from None
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise BadRequest(f"{name} 日期超出范围 / {name} must lie between {MIN_DATE} and {MAX_DATE}",
+                         expression=[name])
+    local = (dt.datetime.combine(d, dt.time(), LOCAL_TZ).astimezone(dt.UTC) for d in (day, after))
+    return DateValue(prefix, next(local), next(local), precision)
+
+
+@dataclass(frozen=True)
+class DateSearch:
+    """A date parameter as given: every group must hold (a repeated parameter: AND), within a group one
+    value (comma-separated: OR)."""
+
+    groups: tuple[tuple[DateValue, ...], ...]
+
+    def ranges(self, now: dt.datetime | None = None) -> list[list[Range]]:
+        return [[r for v in group for r in v.ranges(now)] for group in self.groups]
+
+    def matches(self, t: dt.datetime, now: dt.datetime | None = None) -> bool:
+        """Whether the instant ``t`` matches (the same test ``condition`` builds in SQL)."""
+        return all(any((lo is None or lo <= t) and (hi is None or t < hi) for lo, hi in group)
+                   for group in self.ranges(now))
+
+    def bounds(self, now: dt.datetime | None = None) -> Range:
+        """The smallest [start, end) holding every match (None: unbounded), to narrow a query first."""
+        lo: dt.datetime | None = None
+        hi: dt.datetime | None = None
+        for group in self.ranges(now):
+            los = [r[0] for r in group]
+            his = [r[1] for r in group]
+            g_lo = None if None in los else min(los)  # type: ignore[type-var]
+            g_hi = None if None in his else max(his)  # type: ignore[type-var]
+            lo = g_lo if lo is None else (lo if g_lo is None else max(lo, g_lo))
+            hi = g_hi if hi is None else (hi if g_hi is None else min(hi, g_hi))
+        return lo, hi
+
+    def condition(self, column, now: dt.datetime | None = None):
+        """A SQLAlchemy condition on a timestamp ``column`` (an expression; nothing is run)."""
+        from sqlalchemy import and_, or_, true
+
+        def one(lo, hi):
+            parts = ([column >= lo] if lo is not None else []) + ([column < hi] if hi is not None else [])
+            return and_(*parts) if parts else true()
+
+        return and_(*(or_(*(one(lo, hi) for lo, hi in group)) for group in self.ranges(now)))
+
+
+def date_search(raw: str, name: str) -> DateSearch:
+    """``start=ge2026-12-08T08:00:00+08:00``, ``date=2026-12``, ``date=lt2026-12-09,ge2027`` (comma: either),
+    and a repeated parameter ``date=ge2026-12-08&date=lt2026-12-09`` (both; joined by the façade)."""
+    groups = []
+    for part in raw.split(DATE_AND):
+        values = tuple(date_value(v, name) for v in part.split(","))
+        groups.append(values)
+    return DateSearch(tuple(groups))
 
 
 # --- Bundle entries (shared by the façade's Bundle processing and a domain's transaction shortcut) ---

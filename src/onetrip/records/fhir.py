@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from onetrip.access import service as access
 from onetrip.audit import service as audit
@@ -28,12 +28,12 @@ from onetrip.kit.fhir import (
     Page,
     ResourceType,
     check_params,
+    date_search,
     entry_error,
     entry_request,
     in_validated_bundle,
     instant,
     params,
-    parse_date,
     parse_datetime,
     ref_id,
     require_scope,
@@ -403,17 +403,8 @@ def observations_together(ctx: Context, entries: list[dict], indexes: list[int],
 # --- search --------------------------------------------------------------------------------------
 
 def _date_condition(column, value: str, name: str):
-    kind, day = parse_date(value, name)
-    prefix, _, period = kind.partition("-")
-    start = dt.datetime.combine(day, dt.time(), CHINA_TZ)
-    if period == "year":
-        end = start.replace(year=day.year + 1)
-    elif period == "month":
-        end = start.replace(year=day.year + (day.month == 12), month=day.month % 12 + 1)
-    else:
-        end = start + dt.timedelta(days=1)
-    return {"eq": and_(column >= start, column < end), "ge": column >= start, "gt": column >= end,
-            "le": column < end, "lt": column < start}[prefix]
+    """Year, month, day or dateTime precision with the FHIR prefixes (``onetrip.kit.fhir.date_search``)."""
+    return date_search(value, name).condition(column)
 
 
 def search(session, principal: Principal, rtype: str, raw: dict[str, str], query_text: str, count: int,

@@ -7,6 +7,7 @@ serve and 404 for an unknown type. Scope checks, strict search parameters and pa
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -19,6 +20,7 @@ from onetrip.interop.fhir.capability import capability_statement
 from onetrip.interop.fhir.registry import resource_types
 from onetrip.kit.errors import BadRequest, Gone, NotFound
 from onetrip.kit.fhir import (
+    DATE_AND,
     FHIR_JSON,
     Context,
     Operation,
@@ -63,11 +65,13 @@ def context(request: Request, session, principal: Principal, **kw) -> Context:
 
 
 def bundle(resources: list[dict], base: str, resource_type: str, params: dict[str, str], count: int,
-           offset: int, has_more: bool, total: int | None = None) -> dict:
-    """A searchset page with its self/next/previous links."""
+           offset: int, has_more: bool, total: int | None = None, repeated: Collection[str] = ()) -> dict:
+    """A searchset page with its self/next/previous links (a ``repeated`` parameter — a date parameter given
+    several times — is written back as it was given)."""
     def link(relation: str, off: int) -> dict:
-        q = {k: v for k, v in params.items() if k not in ("_offset", "_count")}
-        q.update({"_count": str(count), "_offset": str(off)})
+        q = [(k, part) for k, v in params.items() if k not in ("_offset", "_count")
+             for part in (v.split(DATE_AND) if k in repeated else [v])]
+        q += [("_count", str(count)), ("_offset", str(off))]
         return {"relation": relation, "url": f"{base}/{resource_type}?{urlencode(q)}"}
 
     links = [link("self", offset)]
@@ -158,11 +162,13 @@ def _search(rt: ResourceType) -> None:
         pairs = parse_qsl(request.url.query, keep_blank_values=True)
         variant = next((v for v in rt.variants if v.search and v.claims_search and v.claims_search(pairs)), None)
         handler, allowed = (variant.search, variant.search_params) if variant else (rt.search, rt.search_params)
-        raw = check_params(pairs, {p.name for p in allowed}, rt.name)
+        dates = {p.name for p in allowed if p.type == "date"}
+        raw = check_params(pairs, {p.name for p in allowed}, rt.name, repeatable=dates)
         count, offset = count_offset(raw, rt.default_count)
         page = handler(ctx, raw, count, offset)
         return fhir_response(bundle(page.resources, ctx.base, rt.name, raw, count,
-                                    offset if page.offset is None else page.offset, page.has_more, page.total))
+                                    offset if page.offset is None else page.offset, page.has_more, page.total,
+                                    repeated=dates))
 
     names = ", ".join(sorted({p.name for p in rt.search_params}
                              | {p.name for v in rt.variants for p in v.search_params}))
