@@ -1,9 +1,13 @@
 """Scheduling benchmarks (issue 5). Not part of the test run.
 
-1. itinerary — a synthetic fortnight of slots over a county's imaging resource set; N patients (default
-   2,000) with 1–4 exams each arrive one after another. Each is booked twice, on two copies of the
-   capacity: by the itinerary (CP-SAT with greedy fallback) and by greedy first-available (what a desk
-   without an itinerary does). Reports trips per patient, minutes on site, rule violations, solve p50/p95.
+1. itinerary — a synthetic fortnight of slots over a county's sites (a lead hospital, two district
+   hospitals, three branch centres; issue 17); N patients (default 2,000) with 1–4 exams each, each
+   ordered at one site, arrive one after another. Each is booked three times, on three copies of the
+   capacity: by the itinerary (CP-SAT with greedy fallback; preferred sites: ordering + lead hospital),
+   by first-available (each exam's earliest place anywhere) and by first-available at the ordering site
+   (elsewhere only for an exam it does not offer). A trip is a (day, site) pair. Reports trips per
+   (multi-exam) patient, the one-trip share where one site offers all the exams, minutes on site, rule
+   violations (I1–I6, S1, S2), solve p50/p95.
 2. booking — throughput of concurrent bookings through the service on PostgreSQL (or SQLite): W worker
    threads, each with its own session per booking, race over slots with a few places each; reports
    bookings/s and checks no slot is over-booked, every success has exactly one row, one audit event,
@@ -32,39 +36,57 @@ from onetrip.kit.clock import local_datetime
 from onetrip.scheduling import itinerary, rules
 from onetrip.scheduling.calendar import template_weekday
 from onetrip.scheduling.itinerary import Candidate
-from onetrip.scheduling.rules import Exam, Placed, RuleParams
+from onetrip.scheduling.rules import Exam, Placed, RuleParams, SiteInfo
 
 CATALOGUE = {e["code"]: e for e in json.loads(
     (Path(__file__).parents[1] / "src/onetrip/db/seeds/exam_catalogue.json").read_text("utf-8"))}
-# modality: (devices, slot minutes); sized so a fortnight's places are ~1.3× the demand of 2,000 patients
-RESOURCES = {"CT": (6, 20), "US": (6, 15), "DX": (3, 10), "MR": (3, 30), "ES": (3, 30), "RF": (1, 20),
-             "CLINIC": (1, 10)}
+# A county (issue 17: trips are (day, site) pairs): site → modality → devices, sized so a fortnight's
+# places are ~1.3× the demand of 2,000 patients. The lead hospital has everything; the two district
+# hospitals most; the branch centres ultrasound and X-ray. Coordinates (km grid → degrees) for S2.
+SITES: dict[str, dict[str, int]] = {
+    "LEAD": {"CT": 3, "US": 3, "DX": 1, "MR": 2, "ES": 2, "RF": 1, "CLINIC": 1},
+    "DH1": {"CT": 2, "US": 1, "DX": 1, "MR": 1, "ES": 1},
+    "DH2": {"CT": 1, "US": 1, "DX": 1},
+    "BC1": {"US": 1, "DX": 1}, "BC2": {"US": 1, "DX": 1}, "BC3": {"US": 1, "DX": 1},
+}
+SITE_XY = {"LEAD": (0, 0), "DH1": (12, 3), "DH2": (-8, 10), "BC1": (15, -10), "BC2": (-20, -5), "BC3": (5, 25)}
+ORDERING = [("LEAD", 40), ("DH1", 15), ("DH2", 15), ("BC1", 10), ("BC2", 10), ("BC3", 10)]
+MINUTES = {"CT": 20, "US": 15, "DX": 10, "MR": 30, "ES": 30, "RF": 20, "CLINIC": 10}
 EXAM_MIX = [("CT_HEAD", 8), ("CT_CHEST", 10), ("CT_ABD_C", 5), ("CTA_COR", 2), ("US_ABD", 14), ("US_THY", 8),
             ("US_PELVIS", 8), ("DR_CHEST", 20), ("MR_HEAD", 4), ("MR_LSPINE", 4), ("ES_GASTRO", 5),
             ("ES_COLON", 3), ("RF_BARIUM", 4), ("CLINIC_IM", 5)]
 BLOCKS = (("08:00", "11:30"), ("13:30", "17:00"))
 
 
+def site_infos() -> dict[str, SiteInfo]:
+    return {k: SiteInfo(k, k, k, 29.87 + y / 111.0, 121.55 + x / 96.0) for k, (x, y) in SITE_XY.items()}
+
+
 def make_slots(start: dt.date, days: int) -> dict[str, list[list]]:
-    """modality → [[slot_id, start, end, free]] (mutable free places)."""
+    """modality → [[slot_id, start, end, free, site]] (mutable free places)."""
     out: dict[str, list[list]] = defaultdict(list)
     for i in range(days):
         day = start + dt.timedelta(days=i)
         if template_weekday(day) not in (0, 1, 2, 3, 4):
             continue
-        for modality, (devices, minutes) in RESOURCES.items():
-            for dev in range(devices):
-                for a, b in BLOCKS:
-                    t, end = local_datetime(day, a), local_datetime(day, b)
-                    while t + dt.timedelta(minutes=minutes) <= end:
-                        out[modality].append([f"{modality}{dev}-{t:%m%d%H%M}", t, t + dt.timedelta(minutes=minutes), 1])
-                        t += dt.timedelta(minutes=minutes)
+        for site, devices in SITES.items():
+            for modality, n in devices.items():
+                minutes = MINUTES[modality]
+                for dev in range(n):
+                    for a, b in BLOCKS:
+                        t, end = local_datetime(day, a), local_datetime(day, b)
+                        while t + dt.timedelta(minutes=minutes) <= end:
+                            out[modality].append([f"{site}-{modality}{dev}-{t:%m%d%H%M}", t,
+                                                  t + dt.timedelta(minutes=minutes), 1, site])
+                            t += dt.timedelta(minutes=minutes)
     return out
 
 
-def patients(n: int, seed: int) -> list[list[Exam]]:
+def patients(n: int, seed: int) -> list[tuple[str, list[Exam]]]:
+    """(ordering site, exams) per patient."""
     rng = random.Random(seed)
     codes, weights = zip(*EXAM_MIX, strict=True)
+    osites, oweights = zip(*ORDERING, strict=True)
     out = []
     for p in range(n):
         k = rng.choices([1, 2, 3, 4], weights=[35, 35, 20, 10])[0]
@@ -73,14 +95,27 @@ def patients(n: int, seed: int) -> list[list[Exam]]:
             c = rng.choices(codes, weights=weights)[0]
             if c not in chosen:
                 chosen.append(c)
-        out.append([Exam(f"p{p}e{i}", c, CATALOGUE[c]["duration_minutes"], frozenset(CATALOGUE[c]["tags"]))
-                    for i, c in enumerate(chosen)])
+        out.append((rng.choices(osites, weights=oweights)[0],
+                    [Exam(f"p{p}e{i}", c, CATALOGUE[c]["duration_minutes"], frozenset(CATALOGUE[c]["tags"]))
+                     for i, c in enumerate(chosen)]))
     return out
 
 
-def candidates_for(exams: list[Exam], slots: dict[str, list[list]]) -> dict[str, list[Candidate]]:
-    return {e.key: [Candidate(s[0], s[1], s[2], s[0].split("-")[0], "org", s[3])
-                    for s in slots[CATALOGUE[e.code]["modality"]] if s[3] > 0] for e in exams}
+def candidates_for(exams: list[Exam], slots: dict[str, list[list]],
+                   sites: set[str] | None = None) -> dict[str, list[Candidate]]:
+    """Free slots per exam; with ``sites``, those sites' — and, for an exam none of them offers, any
+    site's (as service.propose_itinerary does)."""
+    out = {}
+    for e in exams:
+        every = [Candidate(s[0], s[1], s[2], s[0].rsplit("-", 1)[0], s[4], s[3], s[4])
+                 for s in slots[CATALOGUE[e.code]["modality"]] if s[3] > 0]
+        near = [c for c in every if sites is None or c.site_key in sites]
+        out[e.key] = near or every
+    return out
+
+
+def offers(site: str, exams: list[Exam]) -> bool:
+    return all(SITES[site].get(CATALOGUE[e.code]["modality"], 0) > 0 for e in exams)
 
 
 def take(slots: dict[str, list[list]], exams: list[Exam], chosen: dict[str, Candidate]) -> None:
@@ -93,48 +128,64 @@ def take(slots: dict[str, list[list]], exams: list[Exam], chosen: dict[str, Cand
 def bench_itinerary(n: int, seed: int, time_limit_ms: int) -> dict:
     start = dt.date(2026, 12, 7)  # a Monday; two weeks with no holiday
     p = RuleParams()
-    slots_it, slots_gr = make_slots(start, 14), make_slots(start, 14)
-    stats = {"itinerary": defaultdict(list), "first_available": defaultdict(list)}
+    infos = site_infos()
+    names = ("itinerary", "first_available", "first_available_ordering_site")
+    slots = {name: make_slots(start, 14) for name in names}
+    stats = {name: defaultdict(list) for name in names}
     solve_ms, solvers = [], defaultdict(int)
     unplaced_why: dict[str, int] = defaultdict(int)
-    for exams in patients(n, seed):
-        prop = itinerary.plan(exams, candidates_for(exams, slots_it), p, time_limit_ms=time_limit_ms)
+    for ordering, exams in patients(n, seed):
+        preferred = frozenset({ordering, "LEAD"})
+        prop = itinerary.plan(exams, candidates_for(exams, slots["itinerary"], set(preferred)), p,
+                              time_limit_ms=time_limit_ms, sites=infos, preferred=preferred, horizon_days=14)
         solve_ms.append(prop.solve_ms)
         solvers[prop.solver + "/" + prop.status] += 1
         if not prop.placements:
-            codes = {e.key: e.code for e in exams}
-            no_slot = sorted(codes[k] for k in prop.unplaced) if len(prop.unplaced) < len(exams) else []
-            unplaced_why["no rule-keeping slot for " + ",".join(no_slot) if no_slot else
-                         "rules conflict within the horizon: " + ",".join(sorted(codes.values()))] += 1
-        base = itinerary.first_available(exams, candidates_for(exams, slots_gr))
-        for name, chosen, slots in (("itinerary", prop.placements, slots_it), ("first_available", base, slots_gr)):
-            take(slots, exams, chosen)
+            unplaced_why[(prop.reasons[0]["rule"] if prop.reasons else "?") + " " +
+                          ",".join(sorted(e.code for e in exams))] += 1
+        chosen_by = {
+            "itinerary": prop.placements,
+            "first_available": itinerary.first_available(exams, candidates_for(exams, slots["first_available"])),
+            "first_available_ordering_site": itinerary.first_available(
+                exams, candidates_for(exams, slots["first_available_ordering_site"], {ordering})),
+        }
+        one_site_offers_all = any(offers(site, exams) for site in SITES)
+        for name, chosen in chosen_by.items():
+            take(slots[name], exams, chosen)
             s = stats[name]
             if len(chosen) < len(exams):
                 s["unplaced"].append(len(exams) - len(chosen))
                 continue
             trips, onsite = itinerary.measure(chosen)
-            placed = [Placed(e.key, e.tags, chosen[e.key].start, chosen[e.key].end) for e in exams]
+            placed = [Placed(e.key, e.tags, chosen[e.key].start, chosen[e.key].end, chosen[e.key].site_key)
+                      for e in exams]
+            broken = rules.violations(placed, p, sites=infos)
             s["trips"].append(trips)
             s["onsite"].append(onsite)
-            s["violations"].append(len(rules.violations(placed, p)))
-            s["violating_patients"].append(1 if rules.violations(placed, p) else 0)
+            s["violations"].append(len(broken))
+            s["violating_patients"].append(1 if broken else 0)
             s["exams"].append(len(exams))
-    out: dict = {"patients": n, "seed": seed, "time_limit_ms": time_limit_ms, "solvers": dict(solvers),
+            s["one_site_offers_all"].append(one_site_offers_all)
+    out: dict = {"patients": n, "seed": seed, "time_limit_ms": time_limit_ms, "sites": SITES,
+                 "solvers": dict(solvers),
                  "unplaced_why": dict(sorted(unplaced_why.items(), key=lambda kv: -kv[1])[:15])}
     for name, s in stats.items():
+        multi = [(t, o) for t, k, o in zip(s["trips"], s["exams"], s["one_site_offers_all"], strict=True) if k > 1]
+        offered = [t for t, o in multi if o]
         out[name] = {
             "placed_patients": len(s["trips"]), "unplaced_patients": len(s["unplaced"]),
             "trips_per_patient": round(statistics.mean(s["trips"]), 3),
-            "trips_per_patient_multi_exam": round(statistics.mean(
-                [t for t, k in zip(s["trips"], s["exams"], strict=True) if k > 1]), 3),
+            "trips_per_patient_multi_exam": round(statistics.mean(t for t, _ in multi), 3),
+            "one_trip_share_multi_exam_one_site_offers_all": round(sum(t == 1 for t in offered) / len(offered), 3),
             "minutes_on_site_per_trip": round(sum(s["onsite"]) / max(sum(s["trips"]), 1), 1),
             "rule_violations": sum(s["violations"]), "patients_with_violation": sum(s["violating_patients"]),
         }
     q = statistics.quantiles(solve_ms, n=100)
     out["solve_ms"] = {"p50": round(q[49], 1), "p95": round(q[94], 1), "max": round(max(solve_ms), 1)}
-    it, gr = out["itinerary"]["trips_per_patient_multi_exam"], out["first_available"]["trips_per_patient_multi_exam"]
-    out["fewer_trips_multi_exam_pct"] = round(100 * (gr - it) / gr, 1)
+    it = out["itinerary"]["trips_per_patient_multi_exam"]
+    for base in ("first_available", "first_available_ordering_site"):
+        gr = out[base]["trips_per_patient_multi_exam"]
+        out[f"fewer_trips_multi_exam_pct_vs_{base}"] = round(100 * (gr - it) / gr, 1)
     return out
 
 

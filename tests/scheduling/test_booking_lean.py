@@ -13,11 +13,11 @@ from onetrip.access.models import CareRelationship
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
 from onetrip.db import fastpath
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import Conflict
 from onetrip.kit.principal import cli_principal
 from onetrip.outbox.models import OutboxEvent
+from onetrip.persons.models import PatientRecord
 from onetrip.rules.service import set_rule
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import utcnow
 from onetrip.kit.errors import Conflict, Unprocessable
 from onetrip.kit.principal import cli_principal
+from onetrip.persons.models import PatientRecord
 from onetrip.registry.models import Organization
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service, tasks

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from onetrip.db.base import Base, IdMixin, JSONVariant, TimestampMixin
 from onetrip.kit.clock import utcnow
-from onetrip.persons.models import AddressMixin, PatientRecord, Person  # noqa: F401 (the index's own tables)
 
 
 class MatchModel(IdMixin, Base):

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
-from onetrip.kit.clock import LOCAL_TZ, local_iso, utcnow
+from onetrip.kit.clock import LOCAL_TZ, local_date, local_iso, utcnow
 from onetrip.kit.errors import NotFound
 from onetrip.scheduling import repository as repo
 from onetrip.scheduling import service, tasks
@@ -26,11 +26,13 @@ from onetrip.scheduling.schemas import (
     ItineraryItem,
     ItineraryOut,
     OrderIn,
+    ReasonOut,
     RescheduleIn,
     ResourceIn,
     ResourceOut,
     SlotOut,
     TemplateIn,
+    TripOut,
 )
 
 router = APIRouter(prefix="/api/scheduling", tags=["scheduling"])
@@ -191,32 +193,55 @@ def create_order(body: OrderIn, session: DB, principal: CurrentPrincipal) -> dic
     return {"id": o.id, "exam_code": o.exam_code, "status": o.status}
 
 
-@router.post("/itinerary", response_model=ItineraryOut)
-def propose(body: ItineraryIn, session: DB, principal: CurrentPrincipal) -> ItineraryOut:
-    """Propose the itinerary with the fewest trips, then the least time on site, that keeps the rules
-    (I1–I6), with the reasons ("why this order") in Chinese and English. Nothing is booked."""
-    require_scope(principal, "Slot", "s")
-    p, types, orders, codes = service.propose_itinerary(session, principal, body.patient_record_id,
-                                                 exam_codes=body.exam_codes, from_date=body.from_date,
-                                                 organization_ids=body.organization_ids, purpose=body.purpose)
+def _itinerary_out(p, types, orders: dict[str, str], codes: dict[str, str], addresses: dict) -> ItineraryOut:
+    def name(k: str) -> str:
+        return p.sites[k].name if k in p.sites else k
+
     items = []
     for key, c in p.placements.items():
         t = types[codes[key]]
         items.append(ItineraryItem(key=key, order_id=orders.get(key), exam_code=t.code, exam_name=t.name,
                                    exam_name_en=t.name_en, slot_id=c.slot_id, resource_id=c.resource_id,
-                                   organization_id=c.organization_id, start=local_iso(c.start), end=local_iso(c.end),
+                                   organization_id=c.organization_id, site=c.site_key, site_name=name(c.site_key),
+                                   address=addresses.get(c.site_key), start=local_iso(c.start), end=local_iso(c.end),
                                    prep_zh=t.prep_zh, prep_en=t.prep_en))
+    trips = [TripOut(date=d.isoformat(), site=k, site_name=name(k), address=addresses.get(k),
+                     items=[i.key for i in items if i.site == k and local_date(p.placements[i.key].start) == d])
+             for d, k in p.trip_list]
+    alt = _itinerary_out(p.alternative, types, orders, codes, addresses) if p.alternative else None
     return ItineraryOut(solver=p.solver, status=p.status, trips=p.trips, onsite_minutes=p.onsite_minutes,
-                        solve_ms=round(p.solve_ms, 1), items=items, explanation=p.explanation, unplaced=p.unplaced)
+                        solve_ms=round(p.solve_ms, 1), items=items, trip_list=trips, explanation=p.explanation,
+                        unplaced=p.unplaced, reasons=[ReasonOut(**r) for r in p.reasons], alternative=alt)
+
+
+@router.post("/itinerary", response_model=ItineraryOut)
+def propose(body: ItineraryIn, session: DB, principal: CurrentPrincipal) -> ItineraryOut:
+    """Propose the itinerary with the fewest trips — a trip is one site on one day — then the preferred
+    sites, then the least time on site, that keeps the rules (I1–I6, S1 one site a day, S2 travel), with
+    date, time, site, exam, preparation and the reasons ("why this order") in Chinese and English.
+    Nothing is booked. ``sites`` / ``restrict_to_own`` choose where; ``sites_per_day`` lets the patient
+    go to more than one site on one day. When nothing is feasible: status ``infeasible``, ``reasons``
+    naming the blocking rule or the missing capacity, and ``alternative`` where a wider search finds one."""
+    require_scope(principal, "Slot", "s")
+    p, types, orders, codes = service.propose_itinerary(session, principal, body.patient_record_id,
+                                                        exam_codes=body.exam_codes, from_date=body.from_date,
+                                                        organization_ids=body.organization_ids, purpose=body.purpose,
+                                                        sites=body.sites, restrict_to_own=body.restrict_to_own,
+                                                        sites_per_day=body.sites_per_day)
+    keys = {c.site_key for c in p.placements.values()}
+    if p.alternative:
+        keys |= {c.site_key for c in p.alternative.placements.values()}
+    return _itinerary_out(p, types, orders, codes, service.site_addresses(session, keys))
 
 
 @router.post("/itinerary/book", response_model=list[AppointmentOut], status_code=201)
 def book_itinerary(body: ItineraryBookIn, session: DB, principal: CurrentPrincipal) -> list[AppointmentOut]:
-    """Book a whole itinerary at once: all or nothing (409 if any place went meanwhile)."""
+    """Book a whole itinerary at once: all or nothing (409 if any place went meanwhile; 422 naming the
+    rule if it breaks one — S1 unless ``sites_per_day`` allows two sites on one day)."""
     require_scope(principal, "Appointment", "c")
     items = [(str(i.get("slot_id")), str(i.get("exam_code")), i.get("order_id")) for i in body.items]
     return [appointment_out(a) for a in service.book_itinerary(session, principal, body.patient_record_id, items,
-                                                               body.channel)]
+                                                               body.channel, sites_per_day=body.sites_per_day)]
 
 
 @router.get("/figures")

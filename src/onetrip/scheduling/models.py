@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onetrip.db.base import Base, IdMixin, JSONVariant, TimestampMixin, VersionedMixin
@@ -78,8 +78,26 @@ class Resource(IdMixin, TimestampMixin, VersionedMixin, Base):
     modality: Mapped[str] = mapped_column(String(16))
     exam_codes: Mapped[list[str]] = mapped_column(JSONVariant, default=list, doc="exams performed here")
     practitioner_id: Mapped[str | None] = mapped_column(ForeignKey("practitioner.id"))
+    campus: Mapped[str | None] = mapped_column(String(32), doc="院区 code within the organization (a Site); "
+                                               "none = the organization's main site")
     department_id: Mapped[str | None] = mapped_column(ForeignKey("department.id"))
     active: Mapped[bool] = mapped_column(default=True)
+
+
+class Site(IdMixin, TimestampMixin, Base):
+    """A place a patient travels to (院区): an organization, or one campus of it, with its address and
+    coordinates where known. A resource without ``campus`` is at the organization's main site (a row here
+    is optional: without one the organization's own name and address serve). Itinerary trips are counted
+    per (day, site) — issue 17."""
+
+    __tablename__ = "sched_site"
+    __table_args__ = (UniqueConstraint("organization_id", "campus"),)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    campus: Mapped[str] = mapped_column(String(32), default="", doc="'' = the main site")
+    name: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str | None] = mapped_column(String(255))
+    latitude: Mapped[float | None] = mapped_column(Float, doc="WGS-84 degrees, where known")
+    longitude: Mapped[float | None] = mapped_column(Float)
 
 
 class WeeklyTemplate(IdMixin, TimestampMixin, Base):

@@ -20,7 +20,9 @@ from onetrip.audit import service as audit
 from onetrip.db.changes import Gate
 from onetrip.db.changes import Row as ChangeRow
 from onetrip.db.fastpath import DriverStatement, column_param
-from onetrip.identity.models import PatientRecord
+from onetrip.kit.clock import utcnow
+from onetrip.kit.fhir import DateSearch
+from onetrip.persons.models import PatientRecord
 from onetrip.rules.models import RuleValue
 from onetrip.scheduling.models import (
     ACTIVE_STATUSES,
@@ -92,9 +94,21 @@ def give_back(session: Session, slot_id: str, *, reserved: bool, now: dt.datetim
     session.execute(update(Slot).where(*cond).values(**values).execution_options(synchronize_session=False))
 
 
+def started(slot: Any, now: dt.datetime) -> bool:
+    """The slot's time has come: nobody can book it any more (the booking UPDATEs refuse it too)."""
+    return slot.start <= now
+
+
+def bookable(slot: Any, purpose: str | None, now: dt.datetime) -> bool:
+    """Whether this booker could take a place now: not closed, not started, a place left (the board's
+    可约 and FHIR's ``free``)."""
+    return free_places(slot, purpose, now) > 0
+
+
 def free_places(slot: Slot, purpose: str | None, now: dt.datetime) -> int:
-    """Places this booker may still take (mirrors ``take_reserved`` and ``general_place``)."""
-    if slot.blocked:
+    """Places this booker may still take (mirrors ``take_reserved`` and ``general_place``): none in a
+    closed slot or one that has started."""
+    if slot.blocked or started(slot, now):
         return 0
     left = slot.capacity - slot.booked
     released = slot.release_at is None or slot.release_at <= now
@@ -191,8 +205,15 @@ def existing_slot_starts(session: Session, resource_ids: Sequence[str], start: d
 
 def slots(session: Session, *, resource_ids: Sequence[str] | None = None, organization_id: str | None = None,
           start: dt.datetime | None = None, end: dt.datetime | None = None, only_free: bool = False,
-          only_busy: bool = False, limit: int = 5000, offset: int = 0) -> list[Slot]:
+          status: str | None = None, when: DateSearch | None = None, ids: Sequence[str] | None = None,
+          limit: int = 5000, offset: int = 0, now: dt.datetime | None = None) -> list[Slot]:
+    """Slots by start. ``only_free``: not closed, not full and not started (at ``now``, default the
+    present). ``status``: as FHIR shows a slot (``free``: a general place left and not started; ``busy``:
+    none left; ``busy-unavailable``: closed or started). ``when``: a FHIR date search on the start."""
+    now = now or utcnow()
     stmt = select(Slot).order_by(Slot.start, Slot.id)
+    if ids is not None:
+        stmt = stmt.where(Slot.id.in_(list(ids)))
     if resource_ids is not None:
         stmt = stmt.where(Slot.resource_id.in_(list(resource_ids)))
     if organization_id:
@@ -201,11 +222,61 @@ def slots(session: Session, *, resource_ids: Sequence[str] | None = None, organi
         stmt = stmt.where(Slot.start >= start)
     if end:
         stmt = stmt.where(Slot.start < end)
+    if when is not None:
+        stmt = stmt.where(when.condition(Slot.start, now))
     if only_free:
-        stmt = stmt.where(Slot.booked < Slot.capacity, Slot.blocked.is_(False))
-    if only_busy:
-        stmt = stmt.where(or_(Slot.booked >= Slot.capacity, Slot.blocked.is_(True)))
+        stmt = stmt.where(Slot.booked < Slot.capacity, Slot.blocked.is_(False), Slot.start > now)
+    if status == "free":
+        stmt = stmt.where(_general_place_free(now), Slot.start > now)
+    elif status == "busy":
+        stmt = stmt.where(Slot.blocked.is_(False), Slot.start > now, ~_general_place_free(now))
+    elif status == "busy-unavailable":
+        stmt = stmt.where(or_(Slot.blocked.is_(True), Slot.start <= now))
     return list(session.scalars(stmt.offset(offset).limit(limit)))
+
+
+def slot_states(session: Session, slot_ids: Sequence[str], now: dt.datetime | None = None) -> dict[str, dict]:
+    """Per slot: ``started`` (its time has come), ``bookable`` (a general place left now) and ``free``
+    (general places left) — what the board shows (可约 only when bookable; started slots greyed)."""
+    now = now or utcnow()
+    rows = session.scalars(select(Slot).where(Slot.id.in_(list(slot_ids)))) if slot_ids else []
+    return {s.id: {"started": started(s, now), "bookable": bookable(s, None, now), "free": free_places(s, None, now)}
+            for s in rows}
+
+
+def appointment_search(session: Session, *, ids: Sequence[str] | None = None,
+                       patient_record_id: str | None = None, slot_ids: Sequence[str] | None = None,
+                       resource_ids: Sequence[str] | None = None, exam_codes: Sequence[str] | None = None,
+                       statuses: Sequence[str] | None = None, when: DateSearch | None = None,
+                       visible_to: str | None = None, granted: Any = None, limit: int = 200,
+                       offset: int = 0) -> list[Appointment]:
+    """Appointments by start (FHIR search). ``visible_to``: an institution — only appointments there, booked
+    by it, or of the persons in ``granted`` (a subquery of person ids, ``access.granted_person_ids``)."""
+    stmt = select(Appointment).order_by(Appointment.start, Appointment.id)
+    if ids is not None:
+        stmt = stmt.where(Appointment.id.in_(list(ids)))
+    if patient_record_id is not None:
+        stmt = stmt.where(Appointment.patient_record_id == patient_record_id)
+    if slot_ids is not None:
+        stmt = stmt.where(Appointment.slot_id.in_(list(slot_ids)))
+    if resource_ids is not None:
+        stmt = stmt.where(Appointment.resource_id.in_(list(resource_ids)))
+    if exam_codes is not None:
+        stmt = stmt.where(Appointment.exam_code.in_(list(exam_codes)))
+    if statuses is not None:
+        stmt = stmt.where(Appointment.status.in_(list(statuses)))
+    if when is not None:
+        stmt = stmt.where(when.condition(Appointment.start))
+    if visible_to is not None:
+        seen = [Appointment.organization_id == visible_to, Appointment.booking_organization_id == visible_to]
+        if granted is not None:
+            seen.append(Appointment.person_id.in_(select(granted.c.person_id)))
+        stmt = stmt.where(or_(*seen))
+    return list(session.scalars(stmt.offset(offset).limit(limit)))
+
+
+def resources_of_practitioner(session: Session, practitioner_id: str) -> list[str]:
+    return list(session.scalars(select(Resource.id).where(Resource.practitioner_id == practitioner_id)))
 
 
 def appointments_of_person(session: Session, person_id: str, *, active_only: bool = True) -> list[Appointment]:
@@ -258,3 +329,26 @@ def slot_usage(session: Session, organization_id: str | None, start: dt.datetime
     if organization_id:
         stmt = stmt.where(Slot.organization_id == organization_id)
     return [(r, int(c or 0), int(b or 0)) for r, c, b in session.execute(stmt)]
+
+
+def sites_of(session: Session, organization_ids: Sequence[str]) -> tuple[list[Any], list[Any]]:
+    """(organizations, site rows) for the itinerary's site names, addresses and coordinates (issue 17)."""
+    from onetrip.registry.models import Organization
+    from onetrip.scheduling.models import Site
+
+    ids = sorted(set(organization_ids))
+    if not ids:
+        return [], []
+    return (list(session.scalars(select(Organization).where(Organization.id.in_(ids)))),
+            list(session.scalars(select(Site).where(Site.organization_id.in_(ids)))))
+
+
+def lead_hospitals(session: Session, organization_ids: Sequence[str]) -> list[str]:
+    """The lead hospitals (总院) of the medical communities of these organizations."""
+    from onetrip.registry.models import Organization, OrgType
+
+    ids = sorted(set(organization_ids))
+    communities = select(Organization.community_id).where(Organization.id.in_(ids),
+                                                          Organization.community_id.is_not(None))
+    return list(session.scalars(select(Organization.id).where(Organization.community_id.in_(communities),
+                                                              Organization.org_type == OrgType.lead_hospital)))

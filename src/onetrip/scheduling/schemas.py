@@ -141,8 +141,34 @@ class ItineraryIn(BaseModel):
     patient_record_id: str
     exam_codes: list[str] | None = Field(default=None, description="default: the patient's pending orders")
     from_date: ServiceDate | None = None
-    organization_ids: list[str] | None = None
+    organization_ids: list[str] | None = Field(default=None, description="older spelling of `sites`")
     purpose: str | None = None
+    sites: list[str] | None = Field(default=None, description="only these sites: organization ids, or "
+                                    "`org:campus` for one campus. Default: the ordering institution, the "
+                                    "patient's own and the lead hospital, and any site for an exam they lack")
+    restrict_to_own: bool = Field(default=False, description="only the caller's own institution")
+    sites_per_day: int | None = Field(default=None, ge=1, le=5, description="S1: how many sites the patient "
+                                      "accepts on one day (default from the rule table: 1)")
+
+
+class TripOut(BaseModel):
+    """One trip: one visit to one site on one day (issue 17)."""
+
+    date: str
+    site: str
+    site_name: str
+    address: str | None
+    items: list[str] = Field(description="the keys of the exams done on this trip, in order")
+
+
+class ReasonOut(BaseModel):
+    """Why nothing is feasible: the blocking rule (I1–I6, S1, S2) or ``capacity``."""
+
+    rule: str
+    exam: str | None = None
+    zh: str
+    en: str
+    earliest: str | None = Field(default=None, description="first date the rule allows (rule vs a booked exam)")
 
 
 class ItineraryItem(BaseModel):
@@ -154,6 +180,9 @@ class ItineraryItem(BaseModel):
     slot_id: str
     resource_id: str
     organization_id: str
+    site: str = Field(description="site key: organization id, or `org:campus`")
+    site_name: str
+    address: str | None
     start: str
     end: str
     prep_zh: str | None
@@ -162,16 +191,21 @@ class ItineraryItem(BaseModel):
 
 class ItineraryOut(BaseModel):
     solver: str
-    status: str
-    trips: int
+    status: str = Field(description="optimal | feasible | fallback | infeasible")
+    trips: int = Field(description="distinct (day, site) pairs")
     onsite_minutes: int
     solve_ms: float
     items: list[ItineraryItem]
+    trip_list: list[TripOut]
     explanation: list[dict[str, str]]
     unplaced: list[str]
+    reasons: list[ReasonOut] = Field(default_factory=list, description="why nothing is feasible (status infeasible)")
+    alternative: ItineraryOut | None = Field(default=None, description="when nothing is feasible as asked: the "
+                                             "nearest itinerary a wider search finds (other sites, or two sites a day)")
 
 
 class ItineraryBookIn(BaseModel):
     patient_record_id: str
     channel: str
     items: list[dict[str, str | None]] = Field(description="[{slot_id, exam_code, order_id?}]")
+    sites_per_day: int | None = Field(default=None, ge=1, le=5, description="S1, as in the proposal")

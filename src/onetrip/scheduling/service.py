@@ -8,6 +8,7 @@ is, an audit event and an outbox event — all in the caller's transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections import defaultdict
@@ -20,13 +21,13 @@ from onetrip.access import service as access
 from onetrip.audit import service as audit
 from onetrip.db.base import new_id
 from onetrip.db.changes import Changes, apply
-from onetrip.identity.models import PatientRecord
 from onetrip.kit.clock import LOCAL_TZ, local_date, utcnow
 from onetrip.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from onetrip.kit.identifiers import IdentifierError, parse_resident_id
 from onetrip.kit.principal import Principal
 from onetrip.outbox.service import event_row as outbox_event_row
 from onetrip.outbox.service import record_event
+from onetrip.persons.models import PatientRecord
 from onetrip.rules.service import rule_values
 from onetrip.scheduling import figures, itinerary
 from onetrip.scheduling import repository as repo
@@ -42,7 +43,7 @@ from onetrip.scheduling.models import (
     Slot,
     WeeklyTemplate,
 )
-from onetrip.scheduling.rules import Exam, Placed, RuleParams
+from onetrip.scheduling.rules import Exam, Placed, RuleParams, SiteInfo
 
 RULE_SET = "scheduling"
 
@@ -217,8 +218,10 @@ def _check_booking(f, exam_code: str, now: dt.datetime) -> None:
     if exam_code not in (f.exam_codes or []):
         raise BadRequest(f"该号源不做此检查 / this slot's resource does not perform {exam_code}",
                          expression=["serviceType"])
-    if f.start <= now:
-        raise Conflict("号源时间已过 / the slot has already started")
+    if f.start <= now:  # time is honest: a slot that has started is not bookable (nor free over FHIR)
+        at = f.start.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+        raise Conflict(f"号源已于 {at} 开始，不可再预约 / the slot started at {at} (Asia/Shanghai) and can no "
+                       "longer be booked", expression=["slot"])
 
 
 SLOT_FULL = "号源已满 / the slot is full (no place left)"
@@ -418,7 +421,8 @@ def find_candidates(session: Session, exam_code: str, start: dt.datetime, end: d
     if not by_id:
         return []
     out = []
-    for s in repo.slots(session, resource_ids=list(by_id), start=max(start, now), end=end, only_free=True):
+    for s in repo.slots(session, resource_ids=list(by_id), start=max(start, now), end=end, only_free=True,
+                        now=now):
         free = repo.free_places(s, purpose, now)
         if free > 0:
             out.append((s, by_id[s.resource_id], free))
@@ -433,55 +437,156 @@ def _history(session: Session, person_id: str, types: dict[str, ExamType]) -> li
             for a in appts if a.exam_code in types]
 
 
+def site_key(organization_id: str, campus: str | None) -> str:
+    """A site's key: the organization id, or ``org:campus`` for one of its campuses (issue 17)."""
+    return f"{organization_id}:{campus}" if campus else organization_id
+
+
+def _site_infos(session: Session, keys: set[str]) -> dict[str, SiteInfo]:
+    orgs, rows = repo.sites_of(session, [k.split(":")[0] for k in keys])
+    org_by_id = {o.id: o for o in orgs}
+    row_by_key = {site_key(r.organization_id, r.campus): r for r in rows}
+    out = {}
+    for k in keys:
+        org_id, _, campus = k.partition(":")
+        org, row = org_by_id.get(org_id), row_by_key.get(k)
+        name = row.name if row else ((org.name if org else org_id) + (f"（{campus}）" if campus else ""))
+        out[k] = SiteInfo(k, org_id, name, row.latitude if row else None, row.longitude if row else None)
+    return out
+
+
+def site_addresses(session: Session, keys: set[str]) -> dict[str, str | None]:
+    orgs, rows = repo.sites_of(session, [k.split(":")[0] for k in keys])
+    out: dict[str, str | None] = {o.id: o.address for o in orgs}
+    out.update({site_key(r.organization_id, r.campus): r.address for r in rows if r.address})
+    return {k: out.get(k) or out.get(k.split(":")[0]) for k in keys}
+
+
 def propose_itinerary(session: Session, principal: Principal, patient_record_id: str, *,
                       exam_codes: list[str] | None = None, from_date: dt.date | None = None,
                       organization_ids: list[str] | None = None, purpose: str | None = None,
-                      use_cp_sat: bool = True) -> tuple[itinerary.Proposal, dict[str, ExamType], dict[str, str], dict[str, str]]:
+                      use_cp_sat: bool = True, sites: list[str] | None = None, restrict_to_own: bool = False,
+                      sites_per_day: int | None = None, alternative: bool = True,
+                      ) -> tuple[itinerary.Proposal, dict[str, ExamType], dict[str, str], dict[str, str]]:
     """The best itinerary for the patient's pending exam orders (or the given exam codes).
-    Returns (proposal, exam types, exam key → order id, exam key → exam code)."""
+    Returns (proposal, exam types, exam key → order id, exam key → exam code).
+
+    Where (issue 17): ``restrict_to_own`` keeps to the caller's institution; ``sites`` (site keys
+    ``org`` or ``org:campus``; ``organization_ids`` is the older spelling) to those sites. Otherwise the
+    preferred sites are the ordering institution, the patient's own (registered) institution and the
+    community's lead hospital; an exam none of them offers is looked for at any site. ``sites_per_day``
+    (S1, default from the rule table: 1) lets the patient travel between sites on one day. When nothing
+    is feasible the proposal carries ``reasons`` and, where a wider search finds one, ``alternative``."""
     rec = _patient(session, principal, patient_record_id)
     order_of: dict[str, str] = {}
+    ordering: set[str] = set()
     if exam_codes:
         keys = [(f"{c}#{i}", c) for i, c in enumerate(exam_codes)]
     else:
         orders = repo.pending_orders(session, rec.person_id)
         keys = [(o.id, o.exam_code) for o in orders]
         order_of = {o.id: o.id for o in orders}
+        ordering = {o.organization_id for o in orders}
     if not keys:
         raise BadRequest("没有待预约的检查 / no pending exam orders to schedule")
     types = repo.exam_types(session, [c for _, c in keys])
     unknown = {c for _, c in keys} - set(types)
     if unknown:
         raise BadRequest(f"检查项目不存在 / unknown exams {sorted(unknown)}")
+    if principal.organization_id:
+        ordering.add(principal.organization_id)
+    restricted: list[str] | None = None
+    if restrict_to_own:
+        if not principal.organization_id:
+            raise BadRequest("调用者不属于任何机构 / the caller belongs to no institution", expression=["restrict_to_own"])
+        restricted = [principal.organization_id]
+    elif sites or organization_ids:
+        restricted = list(sites or []) + list(organization_ids or [])
     cfg = settings(session)
+    params = RuleParams.from_rule_values(cfg)
+    if sites_per_day:
+        params = dataclasses.replace(params, max_sites_per_day=sites_per_day)
     now = utcnow()
     start = max(now, dt.datetime.combine(from_date, dt.time(0), LOCAL_TZ).astimezone(dt.UTC)) if from_date else now
-    end = start + dt.timedelta(days=int(cfg.get("horizon_days", 14)))  # type: ignore[arg-type]
-    exams, candidates = [], {}
-    cache: dict[str, list[itinerary.Candidate]] = {}
+    horizon = int(cfg.get("horizon_days", 14))  # type: ignore[arg-type]
+    end = start + dt.timedelta(days=horizon)
+    exams = []
+    everywhere: dict[str, list[itinerary.Candidate]] = {}
     for key, code in keys:
         t = types[code]
         exams.append(Exam(key, code, t.duration_minutes, frozenset(t.tags or []), t.name, t.name_en))
-        if code not in cache:
-            cache[code] = [itinerary.Candidate(s.id, s.start, s.end, r.id, r.organization_id, free)
-                           for s, r, free in find_candidates(session, code, start, end,
-                                                             organization_ids=organization_ids, purpose=purpose,
-                                                             now=now)]
-        candidates[key] = cache[code]
-    proposal = itinerary.plan(exams, candidates, RuleParams.from_rule_values(cfg), _history(session, rec.person_id, types),
-                              time_limit_ms=int(cfg.get("solver_time_limit_ms", 250)),  # type: ignore[arg-type]
-                              use_cp_sat=use_cp_sat)
+        if code not in everywhere:
+            everywhere[code] = [itinerary.Candidate(s.id, s.start, s.end, r.id, r.organization_id, free,
+                                                    site_key(r.organization_id, r.campus))
+                                for s, r, free in find_candidates(session, code, start, end, purpose=purpose, now=now)]
+    preferred_orgs = ordering | {rec.organization_id} | set(repo.lead_hospitals(session, ordering | {rec.organization_id}))
+    preferred = frozenset(preferred_orgs | {c.site_key for cs in everywhere.values() for c in cs
+                                            if c.organization_id in preferred_orgs})
+    history = _history(session, rec.person_id, types)
+    limit_ms = int(cfg.get("solver_time_limit_ms", 250))  # type: ignore[arg-type]
+
+    def in_scope(c: itinerary.Candidate, scope: list[str]) -> bool:
+        return c.site_key in scope or c.organization_id in scope
+
+    def candidates_for(scope: list[str] | None) -> dict[str, list[itinerary.Candidate]]:
+        out = {}
+        for key, code in keys:
+            cs = everywhere[code]
+            if scope is not None:
+                out[key] = [c for c in cs if in_scope(c, scope)]
+            else:  # default: the preferred sites; an exam none of them offers, anywhere
+                near = [c for c in cs if in_scope(c, list(preferred))]
+                out[key] = near or cs
+        return out
+
+    infos = _site_infos(session, {c.site_key for cs in everywhere.values() for c in cs} | set(preferred) |
+                        {k for k in restricted or [] if k})
+
+    def solve(scope: list[str] | None) -> itinerary.Proposal:
+        names = "、".join(infos[k].name if k in infos else k for k in scope) if scope else ""
+        return itinerary.plan(exams, candidates_for(scope), params, history, time_limit_ms=limit_ms,
+                              use_cp_sat=use_cp_sat, sites=infos, preferred=preferred, horizon_days=horizon,
+                              scope=names)
+
+    proposal = solve(restricted)
+    proposal.sites = infos
+    if not proposal.placements and alternative:
+        wider = solve(None) if restricted is not None else None
+        if wider is None or not wider.placements:
+            wider = itinerary.plan(exams, {k: everywhere[c] for k, c in keys}, params, history,
+                                   time_limit_ms=limit_ms, use_cp_sat=use_cp_sat, sites=infos, preferred=preferred,
+                                   horizon_days=horizon)
+        if not wider.placements and params.max_sites_per_day < 2:
+            wider = itinerary.plan(exams, {k: everywhere[c] for k, c in keys},
+                                   dataclasses.replace(params, max_sites_per_day=2), history, time_limit_ms=limit_ms,
+                                   use_cp_sat=use_cp_sat, sites=infos, preferred=preferred, horizon_days=horizon)
+        if wider.placements:
+            wider.sites = infos
+            proposal.alternative = wider
+    elif proposal.placements:
+        offered = {c.site_key for cs in candidates_for(restricted).values() for c in cs}
+        if restricted is None and not offered <= preferred:
+            far = sorted({e.name or e.code for e in exams
+                          if not any(in_scope(c, list(preferred)) for c in everywhere[e.code])})
+            proposal.explanation.insert(1, {
+                "rule": "sites", "zh": "首选机构（开单机构、签约机构、总院）不提供：" + "、".join(far) + "，已在其他院区安排",
+                "en": "not offered at the preferred sites (ordering, patient's own, lead hospital): " +
+                      ", ".join(far) + " — placed at another site"})
     audit.record(session, principal, "read", person_ids=[rec.person_id], what=[f"Patient/{rec.id}"],
                  detail={"itinerary": proposal.solver, "exams": len(exams)})
     return proposal, types, order_of, dict(keys)
 
 
 def book_itinerary(session: Session, principal: Principal, patient_record_id: str,
-                   items: list[tuple[str, str, str | None]], channel: str) -> list[Appointment]:
-    """Book several (slot, exam, order) at once: all or nothing (one 409 rolls the whole request back)."""
+                   items: list[tuple[str, str, str | None]], channel: str, *,
+                   sites_per_day: int | None = None) -> list[Appointment]:
+    """Book several (slot, exam, order) at once: all or nothing (one 409 rolls the whole request back).
+    The rules are checked again, with S1/S2 (one site per day unless ``sites_per_day`` allows more)."""
     if not items:
         raise BadRequest("没有要预约的项目 / nothing to book")
     params = rule_params(session)
+    if sites_per_day:
+        params = dataclasses.replace(params, max_sites_per_day=sites_per_day)
     rec = _patient(session, principal, patient_record_id)
     types = repo.exam_types(session, [c for _, c, _ in items])
     placed = []
@@ -489,10 +594,13 @@ def book_itinerary(session: Session, principal: Principal, patient_record_id: st
         slot = session.get(Slot, slot_id)
         if slot is None or code not in types:
             raise BadRequest("号源或检查项目无效 / unknown slot or exam in the itinerary")
-        placed.append(Placed(f"{code}#{i}", frozenset(types[code].tags or []), slot.start, slot.end))
+        res = session.get(Resource, slot.resource_id)
+        where = site_key(res.organization_id, res.campus) if res else ""
+        placed.append(Placed(f"{code}#{i}", frozenset(types[code].tags or []), slot.start, slot.end, where))
     from onetrip.scheduling.rules import violations
 
-    broken = violations(placed, params, _history(session, rec.person_id, types))
+    broken = violations(placed, params, _history(session, rec.person_id, types),
+                        _site_infos(session, {p.site for p in placed if p.site}))
     if broken:
         raise Unprocessable("行程违反检查顺序规则 / the itinerary breaks a rule: " +
                             "; ".join(f"{v.rule} {v.message}" for v in broken))

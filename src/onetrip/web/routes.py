@@ -41,14 +41,15 @@ from onetrip.audit.models import AuditEvent
 from onetrip.auth import service as auth
 from onetrip.identity import repository as identity_repo
 from onetrip.identity import service as identity
-from onetrip.identity.models import PatientRecord, Person
 from onetrip.identity.schemas import SearchParams
 from onetrip.kit.clock import as_utc, utcnow
 from onetrip.kit.errors import AccessDenied, ApiError, BadRequest, Forbidden
 from onetrip.kit.identifiers import IdentifierError, normalize_phone, upgrade_15_to_18
 from onetrip.kit.principal import Principal
+from onetrip.persons.models import PatientRecord, Person
 from onetrip.registry import service as registry
 from onetrip.registry.models import Organization, User
+from onetrip.scheduling import web as sched_web
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -190,7 +191,8 @@ def _subject_page(request: Request, session: Session, principal: Principal, pers
     return page(request, "patient.html", session=session, principal=principal, subject=subject, record=record,
                 person_id=person_id, records=visible, orgs=orgs, hidden_orgs=hidden_orgs,
                 glass=access.active_break_glass(session, principal, person_id),
-                reasons=access.BREAK_GLASS_REASONS, next=request.url.path)
+                reasons=access.BREAK_GLASS_REASONS, next=request.url.path,
+                sched=sched_web.patient_summary(session, principal, record) if record is not None else None)
 
 
 def _forbidden(request: Request, session: Session, principal: Principal, exc: AccessDenied, person_id: str | None,
