@@ -6,6 +6,8 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass
 
+import pytest
+
 from onetrip.kit.clock import local_date, utcnow
 from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import cli_principal
@@ -73,3 +75,19 @@ def system_headers(client, world) -> dict[str, str]:
                                          "client_secret": world.client_secret, "scope": "system/*.cruds"})
     assert r.status_code == 200, r.text
     return auth(r.json()["access_token"])
+
+
+@pytest.fixture
+def unhurried_solver(db):
+    """CP-SAT's time limit is a rule value (250 ms): on a machine busy with the parallel suite it can stop
+    at a feasible 3-trip answer before proving the 2-trip one. These tests check the rules, not the speed
+    (bench/bench_scheduling.py measures that), so they give it 2 s."""
+    from onetrip.rules.service import set_rule
+
+    with db.session() as s:
+        set_rule(s, "scheduling", "solver_time_limit_ms", 2_000, by="test")
+        s.commit()
+    yield
+    with db.session() as s:
+        set_rule(s, "scheduling", "solver_time_limit_ms", 250, by="test")
+        s.commit()

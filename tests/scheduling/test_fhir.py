@@ -101,22 +101,6 @@ def test_find_with_several_exams_is_the_itinerary(client, db, world, sched, h):
     assert "I3" not in appts[0]["comment"] and "ultrasound" in appts[0]["comment"]
 
 
-@pytest.fixture
-def unhurried_solver(db):
-    """CP-SAT's time limit is a rule value (250 ms): on a machine busy with the parallel suite it can stop
-    at a feasible 3-trip answer before proving the 2-trip one. These tests check the rules, not the speed
-    (bench/bench_scheduling.py measures that), so they give it 2 s."""
-    from onetrip.rules.service import set_rule
-
-    with db.session() as s:
-        set_rule(s, "scheduling", "solver_time_limit_ms", 2_000, by="test")
-        s.commit()
-    yield
-    with db.session() as s:
-        set_rule(s, "scheduling", "solver_time_limit_ms", 250, by="test")
-        s.commit()
-
-
 @pytest.mark.usefixtures("unhurried_solver")
 def test_itinerary_over_rest(client, db, world, sched, h):
     pid = patient(db, world.org_b)

@@ -216,20 +216,7 @@ def propose(client, h, pid, district, exams, **extra):
     return r.json()
 
 
-@pytest.fixture
-def unhurried(db):
-    from onetrip.rules.service import set_rule
-
-    with db.session() as s:
-        set_rule(s, "scheduling", "solver_time_limit_ms", 2_000, by="test")
-        s.commit()
-    yield
-    with db.session() as s:
-        set_rule(s, "scheduling", "solver_time_limit_ms", 250, by="test")
-        s.commit()
-
-
-@pytest.mark.usefixtures("unhurried")
+@pytest.mark.usefixtures("unhurried_solver")
 def test_rest_four_exams_one_trip_at_the_lead_hospital(client, db, world, district, h):
     pid = patient(db, world.org_b)
     it = propose(client, h, pid, district, ["US_ABD", "CT_ABD_C", "ES_GASTRO", "DR_CHEST"])
@@ -238,7 +225,7 @@ def test_rest_four_exams_one_trip_at_the_lead_hospital(client, db, world, distri
     assert len(it["trip_list"][0]["items"]) == 4 and all(i["site_name"] for i in it["items"])
 
 
-@pytest.mark.usefixtures("unhurried")
+@pytest.mark.usefixtures("unhurried_solver")
 def test_rest_an_exam_only_elsewhere_two_trips_with_the_travel(client, db, world, district, h):
     pid = patient(db, world.org_b)
     it = propose(client, h, pid, district, ["US_ABD", "DR_CHEST", "MR_HEAD"])
@@ -255,7 +242,7 @@ def test_rest_an_exam_only_elsewhere_two_trips_with_the_travel(client, db, world
         assert any(e["rule"] == "S2" for e in same["explanation"])
 
 
-@pytest.mark.usefixtures("unhurried")
+@pytest.mark.usefixtures("unhurried_solver")
 def test_rest_restricted_to_own_never_gets_another_site(client, db, world, district, h):
     pid = patient(db, world.org_b)
     it = propose(client, h, pid, district, ["US_ABD", "DR_CHEST"], restrict_to_own=True)
@@ -271,7 +258,7 @@ def test_rest_restricted_to_own_never_gets_another_site(client, db, world, distr
     assert {i["site"] for i in it["items"]} == {district["other"]}
 
 
-@pytest.mark.usefixtures("unhurried")
+@pytest.mark.usefixtures("unhurried_solver")
 def test_rest_full_calendar_is_named(client, db, world, district, h):
     pid = patient(db, world.org_b)
     ct = district["resources"][(world.org_a, "CT_ABD_C")]
@@ -290,7 +277,7 @@ def test_rest_full_calendar_is_named(client, db, world, district, h):
             s.commit()
 
 
-@pytest.mark.usefixtures("unhurried")
+@pytest.mark.usefixtures("unhurried_solver")
 def test_rest_rule_that_blocks_is_named_after_a_booking(client, db, world, district, h):
     from onetrip.rules.service import set_rule
 
