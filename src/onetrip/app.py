@@ -7,7 +7,8 @@ from pathlib import Path
 
 import anyio
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,13 +17,17 @@ from onetrip.analytics.endpoints import router as analytics_api_router
 from onetrip.analytics.web import router as analytics_web_router
 from onetrip.api import errors
 from onetrip.api.auth import router as auth_router
+from onetrip.api.deps import CurrentPrincipal
 from onetrip.api.endpoints import router as api_router
-from onetrip.config import Settings, get_settings
+from onetrip.api.limits import RequestLimits
+from onetrip.config import Environment, Settings, get_settings
 from onetrip.db.session import make_engine
 from onetrip.family.endpoints import devices_router as family_devices_router
 from onetrip.family.endpoints import router as family_api_router
 from onetrip.family.web import router as family_web_router
 from onetrip.interop.fhir.router import router as fhir_router
+from onetrip.kit.errors import Forbidden
+from onetrip.kit.principal import Principal
 from onetrip.notify.endpoints import router as notify_api_router
 from onetrip.notify.web import router as notify_web_router
 from onetrip.recognition.cds_hooks import router as recognition_cds_router
@@ -58,14 +63,22 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
         if engine is not None:
             engine.dispose()
 
+    production = settings.env == Environment.production
     app = FastAPI(
         title="OneTrip 医共体平台", version=__version__, lifespan=lifespan,
         description="数据多跑路，群众少跑腿 — the county medical-community platform. "
                     "FHIR R4 at /fhir/R4, OAuth2 at /auth/token, web UI at /ui.",
+        # In production the API description is for signed-in admins only (_admin_docs); open in development.
+        openapi_url=None if production else "/openapi.json", docs_url=None if production else "/docs",
+        redoc_url=None if production else "/redoc",
     )
     app.state.sessionmaker = factory
     app.state.settings = settings
     errors.install(app)
+    # Body limits, credentials before bodies and Cache-Control: no-store (issue 26): before any parsing.
+    app.add_middleware(RequestLimits, settings=settings)
+    if production:
+        _admin_docs(app)
     app.include_router(auth_router)
     app.include_router(api_router)
     app.include_router(scheduling_api_router)
@@ -98,6 +111,24 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def _admin_docs(app: FastAPI) -> None:
+    """/openapi.json and /docs for a signed-in admin only (token or the web session cookie)."""
+
+    def admin_only(principal: Principal) -> None:
+        if not principal.is_admin:
+            raise Forbidden("仅管理员可查看接口文档 / the API description is for administrators only")
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(principal: CurrentPrincipal) -> JSONResponse:
+        admin_only(principal)
+        return JSONResponse(app.openapi(), headers={"Cache-Control": "no-store"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(principal: CurrentPrincipal) -> HTMLResponse:
+        admin_only(principal)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} — API")
 
 
 def app_with_dispatcher() -> FastAPI:

@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     # seconds for one, then gets a 503 with Retry-After.
     db_pool_size: int | None = Field(default=None, ge=1, le=500)
     db_pool_timeout: float = Field(default=30.0, gt=0, le=600)
+    # Request body limits in bytes, per route class (api/limits.py): a FHIR Bundle (transaction/batch), any other
+    # FHIR request, the REST API (/api, /auth, /cds-services), and everything else (web forms). A larger body is
+    # refused with 413 before it is read. Settings rather than rule values (``onetrip rules set``): the limit is
+    # checked in a middleware for every request, before routing and before any database session exists, so it must
+    # not read the rules table; and changing it is a deployment decision (proxy buffers, memory), not a clinical one.
+    max_body_bundle: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_body_fhir: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_body_api: int = Field(default=1024 * 1024, ge=1024)
+    max_body_form: int = Field(default=1024 * 1024, ge=1024)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
