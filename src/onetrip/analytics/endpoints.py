@@ -1,5 +1,6 @@
 """REST endpoints under /api/indicators, /api/cockpit and /api/reports — JSON for other systems and for
-the cockpit page. Scope: ``MeasureReport`` read (bureau managers, admins, system clients)."""
+the cockpit page. Scope: ``MeasureReport`` read (bureau managers, admins, system clients); generating report
+forms is a write (``MeasureReport.c``, ``.u`` to replace)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from onetrip.analytics import reports, service
 from onetrip.analytics.indicators import INDICATORS
 from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
 from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE, local_date, utcnow
+from onetrip.kit.errors import Forbidden
 
 router = APIRouter(prefix="/api", tags=["indicators"])
+REPORT_ROLES = {"bureau_manager", "admin"}  # who may generate the forms (as on /ui/cockpit/reports)
 
 
 def _default_range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
@@ -72,8 +75,14 @@ def list_reports(session: DB, principal: CurrentPrincipal, limit: Annotated[int,
 def generate_reports(session: DB, principal: CurrentPrincipal, kind: str = "monthly", period: str | None = None,
                      replace: bool = False) -> dict:
     """Generate the report forms of a period (monthly ``2026-10`` or quarterly ``2026-Q4``) for the district
-    and every institution, as Excel and CSV; existing ones are kept unless ``replace``."""
-    require_scope(principal, "MeasureReport", "r")
+    and every institution, as Excel and CSV; existing ones are kept unless ``replace``. A write: the token
+    needs ``MeasureReport.c`` (and ``.u`` to replace), and a user must be a bureau manager or an admin (as
+    on the cockpit page); a system client with ``system/MeasureReport.c`` may generate too."""
+    require_scope(principal, "MeasureReport", "c")
+    if replace:
+        require_scope(principal, "MeasureReport", "u")
+    if principal.kind == "user" and not (principal.roles & REPORT_ROLES):
+        raise Forbidden("仅卫健局管理人员和管理员可生成报表 / only bureau managers and admins may generate reports")
     made = reports.generate(session, kind=kind, period=period or reports.last_period(kind, local_date(utcnow())),
                             by=principal.name, replace=replace)
     return {"generated": [reports.describe(r) for r in made]}

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from onetrip.access import service as access
-from onetrip.api.deps import DB, CurrentPrincipal
+from onetrip.api.deps import DB, CurrentPrincipal, require_scope
 from onetrip.audit import service as audit
 from onetrip.identity import service as identity
 from onetrip.kit.errors import AccessDenied
@@ -32,14 +32,17 @@ class BreakGlassIn(BaseModel):
 @router.post("/break-glass", status_code=201)
 def break_glass(body: BreakGlassIn, session: DB, principal: CurrentPrincipal) -> dict:
     """紧急访问 — open a time-limited emergency access to one person's records, with a reason.
-    It is audited (DICOM 110113/110127, purpose ETREAT) and reviewed by an admin afterwards."""
+    It is audited (DICOM 110113/110127, purpose ETREAT) and reviewed by an admin afterwards. A write: it
+    changes who may read the person's records, so the token needs ``Patient.u``."""
+    require_scope(principal, "Patient", "u")
     bg = access.start_break_glass(session, principal, body.person_id, body.reason_code, body.reason_text)
     return {"id": bg.id, "person_id": bg.person_id, "expires_at": bg.expires_at.isoformat()}
 
 
 @router.post("/break-glass/{bg_id}/end")
 def end_break_glass(bg_id: str, session: DB, principal: CurrentPrincipal) -> dict:
-    """End an emergency access early (writes the 110138 stop event)."""
+    """End an emergency access early (writes the 110138 stop event). Needs ``Patient.u``."""
+    require_scope(principal, "Patient", "u")
     bg = access.end_break_glass(session, principal, bg_id)
     return {"id": bg.id, "ended_at": bg.ended_at.isoformat() if bg.ended_at else None}
 
@@ -52,7 +55,9 @@ class ConsentIn(BaseModel):
 
 @router.post("/consents", status_code=201)
 def record_consent(body: ConsentIn, session: DB, principal: CurrentPrincipal) -> dict:
-    """Record a resident's decision on sharing with one institution (or, without a grantee, with all)."""
+    """Record a resident's decision on sharing with one institution (or, without a grantee, with all).
+    A write on what the patient's record shares: needs ``Patient.u``."""
+    require_scope(principal, "Patient", "u")
     identity.read_person(session, principal, body.person_id)
     c = access.record_consent(session, principal, body.person_id, body.decision, body.grantee_organization_id)
     return {"id": c.id, "decision": c.decision}

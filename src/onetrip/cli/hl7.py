@@ -16,7 +16,7 @@ console = Console()
 err = Console(stderr=True)
 
 STATUS_STYLE = {"processed": "green", "received": "cyan", "failed": "bold red", "rejected": "yellow",
-                "pending-handler": "magenta"}
+                "pending-handler": "magenta", "conflict": "bold yellow"}
 
 
 @hl7_app.command("listen")
@@ -40,7 +40,7 @@ def listen(
 
 @inbox_app.command("list")
 def inbox_list(
-    status: Annotated[str | None, typer.Option(help="received | processed | failed | rejected | pending-handler")]
+    status: Annotated[str | None, typer.Option(help="received | processed | failed | rejected | pending-handler | conflict")]
     = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:

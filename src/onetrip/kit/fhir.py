@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,8 @@ def wants_minimal(prefer: str | None) -> bool:
 
 COMMON = {"_count", "_offset", "_format", "_pretty", "_summary", "_total"}
 MAX_COUNT = 200
+MAX_OFFSET = 10_000_000  # paging deeper than this is a scan, not a search: narrow the query
+MAX_DIGITS = len(str(MAX_OFFSET))
 MIN_DATE, MAX_DATE = dt.date(1800, 1, 1), MAX_SERVICE_DATE  # room for ± a day or a year of arithmetic
 DATE_PREFIXES = ("eq", "ge", "le", "gt", "lt")
 
@@ -171,14 +174,39 @@ def check_params(params: list[tuple[str, str]], allowed: Collection[str], resour
     return out
 
 
+def check_types(raw: Mapping[str, str], declared: Collection[SearchParam]) -> None:
+    """Every declared ``date`` parameter goes through the date parser and every ``number`` one must be a
+    number, before any handler runs: ``date=garbage`` is a 400 whichever handler serves the type."""
+    types = {p.name: p.type for p in declared}
+    for key, value in raw.items():
+        kind = types.get(key.split(":")[0])
+        if not value or ":" in key:
+            continue
+        if kind == "date":
+            date_search(value, key)
+        elif kind == "number":
+            for v in value.split(","):
+                text = v[2:] if v[:2] in SEARCH_DATE_PREFIXES else v
+                try:
+                    ok = text.isascii() and math.isfinite(float(text)) and len(text) <= 32
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise BadRequest(f"{key} 须为数字 / {key} must be a number; got {v[:40]!r}", expression=[key])
+
+
 def count_offset(p: Mapping[str, str], default: int = 20) -> tuple[int, int]:
-    try:
-        count = int(p.get("_count", default))
-        offset = int(p.get("_offset", 0))
-    except ValueError:
-        raise BadRequest("_count 和 _offset 须为整数 / _count and _offset must be integers") from None
-    if count < 0 or offset < 0:
-        raise BadRequest("_count 和 _offset 不能为负 / _count and _offset must not be negative")
+    """``_count`` (capped at MAX_COUNT) and ``_offset`` (at most MAX_OFFSET): plain ASCII digits only, so
+    ``-1``, ``+5``, ``1_0`` and ``10^30`` are a 400, never an integer overflow in the database."""
+    count_text, offset_text = p.get("_count", str(default)), p.get("_offset", "0")
+    for name, text in (("_count", count_text), ("_offset", offset_text)):
+        if not ascii_digits(text) or len(text) > MAX_DIGITS:
+            raise BadRequest(f"{name} 须为不大于 {MAX_OFFSET} 的非负整数 / {name} must be a whole number from 0 "
+                             f"to {MAX_OFFSET}; got {text[:40]!r}", expression=[name])
+    count, offset = int(count_text), int(offset_text)
+    if offset > MAX_OFFSET:
+        raise BadRequest(f"_offset 不能大于 {MAX_OFFSET} / _offset must not exceed {MAX_OFFSET}; narrow the "
+                         f"search instead", expression=["_offset"])
     return min(count, MAX_COUNT), offset
 
 

@@ -70,8 +70,8 @@ ROLE_SCOPES: dict[str, str] = {
     "family_doctor": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS} {_FAMILY} {_REFERRAL}",
     "vaccinator": f"user/Patient.crus {_DIRECTORY}",
     # Bureau managers work with aggregates and the directory, not with individual records.
-    # MeasureReport: indicator values and report forms (issue 8 cockpit).
-    "bureau_manager": "user/Organization.rs user/Practitioner.rs user/MeasureReport.rs",
+    # MeasureReport: indicator values and report forms (issue 8 cockpit); c/u: generate and replace the forms.
+    "bureau_manager": "user/Organization.rs user/Practitioner.rs user/MeasureReport.crus",
     # Integration engineers run the HL7 v2 inbox (message view is masked); no patient records.
     "integration": "user/Organization.rs",
 }

@@ -30,8 +30,10 @@ def check(body: CheckIn, session: DB, principal: CurrentPrincipal) -> Response:
 
 @router.post("/decisions", response_model=DecisionOut, status_code=201)
 def decide(body: DecisionIn, session: DB, principal: CurrentPrincipal) -> DecisionOut:
-    """Record recognised, or repeated with a reason code (R1.3; 99 needs ``disease``). 400 without one."""
+    """Record recognised, or repeated with a reason code (R1.3; 99 needs ``disease``). 400 without one.
+    A write on the order: needs ``ServiceRequest.c`` besides reading the prior results."""
     require_scope(principal, "DiagnosticReport", "r")
+    require_scope(principal, "ServiceRequest", "c")
     row = service.record_decision(session, principal, body.check_id, body.decision, body.reason_code, body.remark,
                                   disease=body.disease)
     return DecisionOut.model_validate(row)

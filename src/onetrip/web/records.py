@@ -41,7 +41,8 @@ MAX_CHARTS = 6
 INBOX_ROLES = frozenset({"admin", "integration"})
 STATUS_LABELS = {"received": N_("Received, waiting for its handler"), "processed": N_("Processed"),
                  "failed": N_("Failed"), "rejected": N_("Refused (AE/AR)"),
-                 "pending-handler": N_("No handler yet")}
+                 "pending-handler": N_("No handler yet"),
+                 "conflict": N_("Control id reused: refused (AR), kept for a decision")}
 
 
 @router.get("/persons/{person_id}/results")

@@ -27,6 +27,7 @@ from onetrip.kit.fhir import (
     ResourceType,
     ascii_digits,
     check_params,
+    check_types,
     count_offset,
     instant,
     require_scope,
@@ -164,6 +165,7 @@ def _search(rt: ResourceType) -> None:
         handler, allowed = (variant.search, variant.search_params) if variant else (rt.search, rt.search_params)
         dates = {p.name for p in allowed if p.type == "date"}
         raw = check_params(pairs, {p.name for p in allowed}, rt.name, repeatable=dates)
+        check_types(raw, allowed)
         count, offset = count_offset(raw, rt.default_count)
         page = handler(ctx, raw, count, offset)
         return fhir_response(bundle(page.resources, ctx.base, rt.name, raw, count,

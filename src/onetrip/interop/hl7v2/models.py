@@ -15,7 +15,9 @@ from onetrip.kit.clock import utcnow
 # failed          the handler failed ``attempts`` times; an integration engineer can re-run it
 # rejected        stored with the AE/AR we sent (a duplicate gets the same answer)
 # pending-handler: an accepted message type with no handler registered yet (none today); waits for one
-STATUSES = ("received", "processed", "failed", "rejected", "pending-handler")
+# conflict        answered AR: the sender reused an MSH-10 of a stored message for different content. Kept
+#                 (under ``<MSH-10>#reuse-N``) for a person: ``inbox rerun`` applies it, otherwise it stays
+STATUSES = ("received", "processed", "failed", "rejected", "pending-handler", "conflict")
 
 
 class InboxMessage(IdMixin, TimestampMixin, Base):

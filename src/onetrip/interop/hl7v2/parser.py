@@ -41,6 +41,7 @@ UNSUPPORTED_MESSAGE_TYPE = "200"
 UNSUPPORTED_EVENT_CODE = "201"
 UNSUPPORTED_VERSION_ID = "203"
 APPLICATION_INTERNAL_ERROR = "207"
+DUPLICATE_KEY = "205"  # MSH-10 already used by this sender for a different message
 
 ERROR_NAMES = {
     "100": "Segment sequence error",
@@ -49,6 +50,7 @@ ERROR_NAMES = {
     "200": "Unsupported message type",
     "201": "Unsupported event code",
     "203": "Unsupported version id",
+    "205": "Duplicate key identifier",
     "207": "Application internal error",
 }
 

@@ -21,6 +21,7 @@ from onetrip.kit.masking import scrub
 log = logging.getLogger("onetrip.hl7v2")
 
 STORED = "已保存 / message stored"
+REUSE_MARK = "#reuse-"  # a conflicting message's key: <MSH-10>#reuse-N
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,47 @@ def receive(session: Session, raw: bytes) -> Receipt:
         pass
     existing = _by_key(session, msg.sender, msg.control_id)
     assert existing is not None
-    if existing.status != "rejected" or existing.raw == raw:  # a repeat (or a concurrent copy) gets its ACK
+    if existing.raw == raw:  # a repeat (or a concurrent copy) gets its ACK
         return Receipt(existing.ack, existing.id, existing.status, duplicate=True)
-    for k, v in fields.items():  # a corrected resend of a refused message
-        setattr(existing, k, v)
-    session.flush()
-    return Receipt(ack, existing.id, status)
+    if existing.status == "rejected":  # a corrected resend of a refused message
+        for k, v in fields.items():
+            setattr(existing, k, v)
+        session.flush()
+        return Receipt(ack, existing.id, status)
+    return _conflict(session, msg, raw, fields, existing)
+
+
+def _conflict(session: Session, msg: parser.Message, raw: bytes, fields: dict,
+              existing: InboxMessage) -> Receipt:
+    """The sender reused the control id of a stored message for different content (e.g. its counter was
+    reset): refuse it (AR, ERR-3 205) rather than answer the stored AA and drop it, and keep it as
+    ``conflict`` under ``<MSH-10>#reuse-N`` for a person to decide (``rerun`` applies it). The same
+    conflicting bytes again get that row's ACK."""
+    problem = parser.HL7Problem(
+        "AR", parser.DUPLICATE_KEY, f"控制号 {msg.control_id} 已用于另一条消息（{existing.message_type}，"
+        f"{existing.received_at:%Y-%m-%d %H:%M} UTC），本消息未处理，已留待人工核查 / control id "
+        f"{msg.control_id} (MSH-10) was already used for a different message ({existing.message_type}); "
+        f"this one is not applied and is kept for review; send new messages with new control ids",
+        "MSH^1^10")
+    log.warning(scrub(f"HL7 控制号重用 / control id reused by {msg.sender}: {msg.control_id}"))
+    prefix = f"{msg.control_id[:50]}{REUSE_MARK}"
+    for _ in range(5):  # a concurrent copy may take the same number: count again
+        earlier = list(session.scalars(select(InboxMessage).where(
+            InboxMessage.sender == msg.sender[:200], InboxMessage.control_id.startswith(prefix, autoescape=True))))
+        same = next((r for r in earlier if r.raw == raw), None)
+        if same is not None:
+            return Receipt(same.ack, same.id, same.status, duplicate=True)
+        ack = parser.build_ack(msg, "AR", problem.text, problem=problem, now=utcnow())
+        row = InboxMessage(sender=msg.sender[:200], control_id=f"{prefix}{len(earlier) + 1}",
+                           **{**fields, "status": "conflict", "ack_code": "AR", "ack": ack,
+                              "last_error": problem.text})
+        try:
+            with session.begin_nested():
+                session.add(row)
+            return Receipt(ack, row.id, "conflict")
+        except IntegrityError:
+            continue
+    raise ApiError("控制号冲突无法保存 / could not store the conflicting message", status=503)
 
 
 def _by_key(session: Session, sender: str, control_id: str) -> InboxMessage | None:
@@ -146,7 +182,8 @@ def runnable_ids(session: Session) -> list[str]:
 
 
 def rerun(session: Session, inbox_id: str) -> InboxMessage:
-    """Re-run a failed (or ``pending-handler``) message's handler now, once more."""
+    """Re-run a failed (or ``pending-handler``) message's handler now, once more; for a ``conflict`` (a
+    reused control id) this is the person's decision to apply it after all."""
     row = session.get(InboxMessage, inbox_id, with_for_update=True)
     if row is None:
         raise NotFound("收件箱中没有此消息 / no such inbox message")
@@ -155,6 +192,9 @@ def rerun(session: Session, inbox_id: str) -> InboxMessage:
                        "sender must correct and resend it", status=409, code="conflict")
     if row.status == "processed":
         return row
+    if row.status == "conflict":  # a person decided to apply it after all
+        log.info(scrub(f"HL7 人工应用控制号冲突消息 / conflict applied on request: {row.sender} {row.control_id}"))
+        row.attempts = 0
     row.status = "received"
     session.flush()
     return process(session, inbox_id, max_attempts=row.attempts + 1)
