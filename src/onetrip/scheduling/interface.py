@@ -10,12 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onetrip.audit import service as audit
 from onetrip.kit.principal import Principal
-from onetrip.outbox.service import record_event
 from onetrip.rules.service import rule_values
 from onetrip.scheduling import repository, service
 from onetrip.scheduling.models import Appointment, ExamType, Resource, Slot
@@ -56,13 +53,8 @@ def reserved_places(session: Session, organization_id: str, now: dt.datetime, *,
                     limit: int = 40) -> list[ReservedPlace]:
     """Slots at ``organization_id`` in the next ``days`` that still have a place held for primary care and a
     place left at all (the rule ``repository.free_places`` applies at booking), soonest first."""
-    purpose = reserved_purpose(session)
-    rows = session.execute(
-        select(Slot, Resource).join(Resource, Resource.id == Slot.resource_id).where(
-            Slot.organization_id == organization_id, Slot.reserved_purpose == purpose, Slot.blocked.is_(False),
-            Slot.reserved_booked < Slot.reserved, Slot.booked < Slot.capacity, Slot.start > now,
-            Slot.start < now + dt.timedelta(days=days))
-        .order_by(Slot.start, Resource.code).limit(limit)).all()
+    rows = repository.reserved_places(session, organization_id, reserved_purpose(session), now, now + dt.timedelta(days=days),
+                                      limit=limit)
     return [ReservedPlace(slot, res) for slot, res in rows]
 
 
@@ -74,9 +66,5 @@ def release_appointment(session: Session, principal: Principal | None, appointme
     appt = session.get(Appointment, appointment_id) if appointment_id else None
     if appt is None or appt.status not in ("booked", "pending"):
         return None
-    service._release(session, appt, reason[:64])  # noqa: SLF001 — scheduling's own release, same transaction
-    audit.record(session, principal, "update", person_ids=[appt.person_id], what=[f"Appointment/{appt.id}"],
-                 detail={"status": "cancelled", "reason": reason[:64]})
-    record_event(session, "appointment.cancelled", "Appointment", appt.id, {"reason": reason[:64]},
-                 person_id=appt.person_id)
+    service.release_recorded(session, principal, appt, reason)
     return appt

@@ -352,3 +352,15 @@ def lead_hospitals(session: Session, organization_ids: Sequence[str]) -> list[st
                                                           Organization.community_id.is_not(None))
     return list(session.scalars(select(Organization.id).where(Organization.community_id.in_(communities),
                                                               Organization.org_type == OrgType.lead_hospital)))
+
+
+def reserved_places(session: Session, organization_id: str, purpose: str, start: dt.datetime, end: dt.datetime,
+                    *, limit: int) -> list[tuple[Slot, Resource]]:
+    """Slots at ``organization_id`` starting in [start, end) that still hold a place for ``purpose`` and have a
+    place left at all, soonest first, with their resources."""
+    return [tuple(row) for row in session.execute(
+        select(Slot, Resource).join(Resource, Resource.id == Slot.resource_id).where(
+            Slot.organization_id == organization_id, Slot.reserved_purpose == purpose, Slot.blocked.is_(False),
+            Slot.reserved_booked < Slot.reserved, Slot.booked < Slot.capacity, Slot.start > start,
+            Slot.start < end)
+        .order_by(Slot.start, Resource.code).limit(limit))]

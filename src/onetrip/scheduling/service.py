@@ -351,12 +351,18 @@ def cancel(session: Session, principal: Principal, appointment_id: str, reason: 
         return appt
     if appt.status not in (AppointmentStatus.pending.value, AppointmentStatus.booked.value):
         raise Conflict(f"预约状态为 {appt.status}，不能取消 / cannot cancel an appointment that is {appt.status}")
+    release_recorded(session, principal, appt, reason)
+    return appt
+
+
+def release_recorded(session: Session, principal: Principal | None, appt: Appointment, reason: str) -> None:
+    """Cancel ``appt`` and give its place back, with its audit event and ``appointment.cancelled`` event
+    (``principal`` is None for jobs)."""
     _release(session, appt, reason[:64])
     audit.record(session, principal, "update", person_ids=[appt.person_id], what=[f"Appointment/{appt.id}"],
                  detail={"status": "cancelled", "reason": reason[:64]})
     record_event(session, "appointment.cancelled", "Appointment", appt.id, {"reason": reason[:64]},
                  person_id=appt.person_id)
-    return appt
 
 
 def reschedule(session: Session, principal: Principal, appointment_id: str, new_slot_id: str,
