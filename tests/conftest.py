@@ -12,12 +12,20 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+
+# The audit trail's key and its checkpoint files live outside the database (docs/security.md): the tests use a
+# fixed test key and a throw-away data directory, never the developer's ~/.local/share/onetrip. Set before any
+# onetrip import reads the settings; a test that needs other values sets its own with monkeypatch.
+os.environ.setdefault("ONETRIP_AUDIT_KEYS", "test1:" + "dGVzdC1vbmx5LWF1ZGl0LWtleS1ub3QtYS1zZWNyZXQtMTIzNA==")
+os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp(prefix="onetrip-test-data-"))
+
+from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker
 
 from onetrip.db.migrate import upgrade
@@ -33,6 +41,17 @@ PG_HOWTO = ("PostgreSQL half skipped: no server at {url} ({err}). To run it, sta
 def pytest_addoption(parser):
     parser.addoption("--db", default="both", choices=["sqlite", "postgresql", "both"],
                      help="which database(s) the database-backed tests run on")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the security suite (tests/security/ and the tests its catalogue lists from other folders)."""
+    from tests.security.catalogue import OUTSIDE
+
+    outside = set(OUTSIDE)
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if path.startswith("tests/security/") or f"{path}::{item.originalname}" in outside:
+            item.add_marker(pytest.mark.security)
 
 
 def pytest_generate_tests(metafunc):

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
-from onetrip.auth.service import create_client, create_user
+from sqlalchemy import select, update
+
+from onetrip.auth import totp as totp_rules
+from onetrip.auth.service import begin_enrolment, confirm_enrolment, create_client, create_user
 from onetrip.identity import service as identity
 from onetrip.identity.schemas import PatientInput
+from onetrip.kit.clock import utcnow
 from onetrip.kit.identifiers import make_uscc
 from onetrip.kit.principal import cli_principal
 from onetrip.registry import service as registry
-from onetrip.registry.models import MedicalCommunity
+from onetrip.registry.models import MedicalCommunity, User
 
-PASSWORD = "Test@2026pass"
+PASSWORD = "Kestrel-Quay-2026!"  # strong enough for the common-password check (zxcvbn score 4, RULES §10)
 _seq = itertools.count(1)
+# Users with a second factor, by user name: their TOTP secret and the session factory of their database.
+TOTP_USERS: dict[str, tuple[str, Any]] = {}
 
 
 @dataclass
@@ -51,6 +58,8 @@ def build_world(db) -> World:
             (f"mgr{n}", ["bureau_manager"], a.id),
         ):
             w.users[username.rstrip("0123456789")] = create_user(s, username, PASSWORD, roles, username, org).username
+        for name in (w.users["admin"], w.users["mgr"]):  # privileged roles sign in with a second factor
+            enrol_totp(s, name, db.factory)
         client, secret = create_client(s, f"his{n}", "system/*.cruds", a.id)
         w.client_id, w.client_secret = client.client_id, secret
         s.commit()
@@ -67,11 +76,58 @@ def register_patient(db, org_id: str, *, name: str = "陈丽", id_number: str | 
         return rec.id
 
 
+def enrol_totp(session, username: str, factory) -> str:
+    """Enrol ``username``'s second factor through the real service (the code of the previous step confirms it,
+    so the current step is still free) and remember the secret for ``totp_code``. Returns the secret."""
+    user = session.scalar(select(User).where(User.username == username))
+    secret = begin_enrolment(session, user)
+    step = totp_rules.step_of(utcnow()) - 1
+    confirm_enrolment(session, user, totp_rules.code_at_step(secret, step))
+    TOTP_USERS[username] = (secret, factory)
+    _LAST_STEP[username] = step
+    return secret
+
+
+_LAST_STEP: dict[str, int] = {}  # the last step whose code totp_code handed out, per user
+
+
+def totp_code(username: str) -> str:
+    """A fresh one-time code of an enrolled test user ("" for a user without a second factor).
+
+    A code works once (a replay is refused) and only within one 30-second step either side of now, so this hands
+    out the next step not used yet; when tests sign the same administrator in more often than that, it forgets
+    the last accepted step in the user's database first — test set-up only."""
+    if username not in TOTP_USERS:
+        return ""
+    secret, factory = TOTP_USERS[username]
+    now = totp_rules.step_of(utcnow())
+    step = max(now - 1, _LAST_STEP.get(username, now - 2) + 1)
+    if step > now + 1:
+        with factory() as s:
+            s.execute(update(User).where(User.username == username).values(totp_last_step=None))
+            s.commit()
+        step = now - 1
+    _LAST_STEP[username] = step
+    return totp_rules.code_at_step(secret, step)
+
+
 def token(client, username: str, password: str = PASSWORD, scope: str | None = None) -> str:
+    """An access token from POST /auth/token; a privileged user is enrolled on first use and sends a code."""
     data = {"grant_type": "password", "username": username, "password": password}
     if scope:
         data["scope"] = scope
-    r = client.post("/auth/token", data=data)
+    factory = client.app.state.sessionmaker
+    if TOTP_USERS.get(username, (None, None))[1] is not factory:  # not enrolled in this test's database
+        r = client.post("/auth/token", data=data)
+        if r.status_code == 200:
+            return r.json()["access_token"]
+        if "enrol" in r.text:
+            with factory() as s:
+                enrol_totp(s, username, factory)
+                s.commit()
+        else:  # enrolled already (another app over the same database): send its code
+            assert username in TOTP_USERS and "totp" in r.text, r.text
+    r = client.post("/auth/token", data={**data, "totp": totp_code(username)})
     assert r.status_code == 200, r.text
     return r.json()["access_token"]
 

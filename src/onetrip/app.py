@@ -16,6 +16,7 @@ from onetrip import __version__
 from onetrip.analytics.endpoints import router as analytics_api_router
 from onetrip.analytics.web import router as analytics_web_router
 from onetrip.api import errors
+from onetrip.api import openapi as openapi_doc
 from onetrip.api.auth import router as auth_router
 from onetrip.api.deps import CurrentPrincipal
 from onetrip.api.endpoints import router as api_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.state.sessionmaker = factory
     app.state.settings = settings
     errors.install(app)
+    openapi_doc.install(app)  # the document declares every status and media type it answers (issue 26)
     # Body limits, credentials before bodies and Cache-Control: no-store (issue 26): before any parsing.
     app.add_middleware(RequestLimits, settings=settings)
     if production:

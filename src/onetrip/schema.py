@@ -85,3 +85,6 @@ from onetrip.family.models import (  # noqa: F401
     Registry,
     Team,
 )
+
+# isort: split
+from onetrip.immunization.models import ScheduleDose  # noqa: F401 — issue 20: the immunisation schedule

@@ -16,7 +16,7 @@ from onetrip.analytics.models import AnalyticsCatchment, AnalyticsReport, Encoun
 from onetrip.cli.main import app as cli_app
 from onetrip.outbox.models import OutboxEvent
 from tests.analytics import fixture as fx_mod
-from tests.factories import PASSWORD, auth, token
+from tests.factories import PASSWORD, auth, token, totp_code
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def mgr(client, world):
 
 def _web(app, username: str) -> TestClient:
     c = TestClient(app, follow_redirects=False)
-    r = c.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/"})
+    r = c.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/",
+                                  "totp": totp_code(username)})
     assert r.status_code == 303, r.text
     return c
 

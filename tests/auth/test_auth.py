@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from onetrip.audit.models import AuditEvent
 from onetrip.config import DEV_SECRET, Settings, get_settings
-from onetrip.registry.models import User, UserSession
+from onetrip.registry.models import UserSession
 from tests.factories import PASSWORD, auth, token
 
 
@@ -18,43 +18,69 @@ def _login(client, username, password):
     return client.post("/auth/token", data={"grant_type": "password", "username": username, "password": password})
 
 
-def test_wrong_password_locks_the_account(client, world, db):
+def _from(app, address: str):
+    """A client at its own network address (the counters are per address)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, client=(address, 50000))
+
+
+def _delay_over(db, address: str) -> None:
+    """Let the progressive delay of ``address`` pass (RULES §10) instead of sleeping through it."""
+    from onetrip.auth.throttle import address_key
+    from onetrip.registry.models import LoginThrottle
+
+    with db.session() as s:
+        s.execute(update(LoginThrottle).where(LoginThrottle.key == address_key(address)).values(next_allowed_at=None))
+        s.commit()
+
+
+def test_wrong_password_locks_the_account_for_that_address(app, world, db):
     from onetrip.auth.service import create_user
 
     with db.session() as s:
         create_user(s, "locky", PASSWORD, ["nurse"], "Locky", world.org_a)
         s.commit()
+    c = _from(app, "10.20.0.1")
     for _ in range(4):
-        r = _login(client, "locky", "Wrong@pass1")
+        r = _login(c, "locky", "Wrong@pass1")
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
-    assert _login(client, "locky", PASSWORD).status_code == 200  # 4 failures: not yet locked, counter resets
+        _delay_over(db, "10.20.0.1")
+    assert _login(c, "locky", PASSWORD).status_code == 200  # 4 failures: not yet locked, counter resets
+    wrong = None
     for _ in range(5):
-        _login(client, "locky", "Wrong@pass1")
-    r = _login(client, "locky", PASSWORD)
-    assert r.status_code == 400 and "locked" in r.json()["error_description"]
+        wrong = _login(c, "locky", "Wrong@pass1")
+        _delay_over(db, "10.20.0.1")
+    r = _login(c, "locky", PASSWORD)
+    # Locked: the very same answer as a wrong password (nothing tells a guesser the account exists or is locked).
+    assert r.status_code == 400 and r.json() == wrong.json()
     assert r.json()["resourceType"] == "OperationOutcome"
+    assert _login(_from(app, "10.20.0.2"), "locky", PASSWORD).status_code == 200  # from elsewhere: not locked
     with db.session() as s:
-        user = s.scalar(select(User).where(User.username == "locky"))
-        assert user.locked_until is not None
         failures = s.scalars(select(AuditEvent).where(AuditEvent.subtype == "login", AuditEvent.agent_name == "locky",
                                                       AuditEvent.outcome == "4")).all()
         assert len(failures) == 4 + 5 + 1  # every failed or refused attempt is audited
+        assert failures[-1].outcome_desc == "locked for this address"  # the true reason, in the audit only
 
 
-def test_lock_expires(client, world, db):
+def test_lock_expires(app, world, db):
     from onetrip.auth.service import create_user
+    from onetrip.auth.throttle import pair_key
+    from onetrip.registry.models import LoginThrottle
 
     with db.session() as s:
         create_user(s, "lapsed", PASSWORD, ["nurse"], "Lapsed", world.org_a)
         s.commit()
+    c = _from(app, "10.20.0.3")
     for _ in range(5):
-        _login(client, "lapsed", "Wrong@pass1")
-    assert _login(client, "lapsed", PASSWORD).status_code == 400
+        _login(c, "lapsed", "Wrong@pass1")
+        _delay_over(db, "10.20.0.3")
+    assert _login(c, "lapsed", PASSWORD).status_code == 400
     with db.session() as s:
-        s.execute(update(User).where(User.username == "lapsed")
+        s.execute(update(LoginThrottle).where(LoginThrottle.key == pair_key("lapsed", "10.20.0.3"))
                   .values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
         s.commit()
-    assert _login(client, "lapsed", PASSWORD).status_code == 200
+    assert _login(c, "lapsed", PASSWORD).status_code == 200
 
 
 def test_expired_and_forged_tokens_get_401(client, world):
@@ -132,3 +158,11 @@ def test_production_refuses_the_default_secret():
     with pytest.raises(ValueError):
         Settings(env="production", secret_key="short")
     assert Settings(env="production", secret_key="x" * 40).secret_key == "x" * 40
+
+
+def test_production_refuses_to_start_without_an_audit_key(monkeypatch):
+    monkeypatch.delenv("ONETRIP_AUDIT_KEYS", raising=False)
+    monkeypatch.delenv("ONETRIP_AUDIT_KEY_FILE", raising=False)
+    with pytest.raises(ValueError, match="ONETRIP_AUDIT_KEYS"):
+        Settings(env="production", secret_key="x" * 40)
+    assert Settings(env="development").audit_keys is None  # development generates one (audit/keys.py)

@@ -17,7 +17,7 @@ def test_db_upgrade_is_idempotent(cli_env):
 
 def test_user_create_reads_password_from_stdin(cli_env, db, world):
     r = cli_env.invoke(app, ["user", "create", "li.na", "--role", "nurse", "--institution", world.org_b_code,
-                             "--password-stdin"], input="Str0ng!pass\n")
+                             "--password-stdin"], input="Str0ng-Quay#Heron-26\n")
     assert r.exit_code == 0, r.output
     with db.session() as s:
         u = s.scalar(select(User).where(User.username == "li.na"))
@@ -25,9 +25,9 @@ def test_user_create_reads_password_from_stdin(cli_env, db, world):
 
 
 @pytest.mark.parametrize(("args", "stdin", "says"), [
-    (["user", "create", "x1", "--role", "nurse", "--institution", "NOPE", "--password-stdin"], "Str0ng!pass\n",
+    (["user", "create", "x1", "--role", "nurse", "--institution", "NOPE", "--password-stdin"], "Str0ng-Quay#Heron-26\n",
      "no institution"),
-    (["user", "create", "x2", "--role", "wizard", "--institution", "{org}", "--password-stdin"], "Str0ng!pass\n",
+    (["user", "create", "x2", "--role", "wizard", "--institution", "{org}", "--password-stdin"], "Str0ng-Quay#Heron-26\n",
      "unknown role"),
     (["user", "create", "x3", "--role", "nurse", "--institution", "{org}", "--password-stdin"], "weak\n",
      "password rejected"),

@@ -6,6 +6,7 @@ file fails here."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -14,7 +15,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
+
+from onetrip.cli.main import DEMO_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,14 +59,23 @@ def test_readme_demo_command_in_a_fresh_clone(tmp_path):
         assert login.status_code == 200 and "OneTrip" in login.text
         meta = httpx.get(f"{base}/fhir/R4/metadata", timeout=10)
         assert meta.status_code == 200 and meta.json()["fhirVersion"] == "4.0.1"
+        # The demo admin has no second factor yet: enrol on the web sign-in (as a person would), then use it.
+        step = httpx.post(f"{base}/ui/login", data={"username": "admin", "password": DEMO_PASSWORD}, timeout=10)
+        assert step.status_code == 200 and 'id="totp-secret"' in step.text, step.text[-2000:]
+        secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', step.text).group(1).replace(" ", "")
+        ticket = re.search(r'name="ticket" value="([^"]+)"', step.text).group(1)
+        done = httpx.post(f"{base}/ui/login/enrol", timeout=10,
+                          data={"ticket": ticket, "totp": pyotp.TOTP(secret).at(time.time() - 30)})
+        assert done.status_code == 200 and "<li>" in done.text
         tok = httpx.post(f"{base}/auth/token", data={"grant_type": "password", "username": "admin",
-                                                     "password": "Demo@2026!"}, timeout=10)
+                                                     "password": DEMO_PASSWORD, "totp": pyotp.TOTP(secret).now()},
+                         timeout=10)
         assert tok.status_code == 200, tok.text
         h = {"Authorization": f"Bearer {tok.json()['access_token']}"}
         patients = httpx.get(f"{base}/fhir/R4/Patient?_count=5", headers=h, timeout=10).json()
         assert len(patients["entry"]) == 5
         output = (tmp_path / "demo.log").read_text()
-        assert "Demo@2026!" in output and "127.0.0.1" in output
+        assert DEMO_PASSWORD in output and "127.0.0.1" in output
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -17,7 +17,7 @@ from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.principal import Principal, cli_principal
 from onetrip.kit.scopes import scopes_for_roles
 from onetrip.registry import service as registry
-from tests.factories import auth, register_patient, token
+from tests.factories import PASSWORD, auth, register_patient, token
 
 _seq = itertools.count(201, 2)
 
@@ -55,7 +55,7 @@ def build_fam(db, world) -> Fam:
                                  nurse_id=nurse, public_health_id=ph, specialist_id=spec)
         t2 = teams.create_team(s, op, organization_id=org, code=f"U{n}", name=f"赵敏团队{n}", doctor_id=doc2,
                                  nurse_id=nurse2, public_health_id=ph)
-        user = create_user(s, f"fd{n}", "Test@2026pass", ["family_doctor"], "周明", org, practitioner_id=doc)
+        user = create_user(s, f"fd{n}", PASSWORD, ["family_doctor"], "周明", org, practitioner_id=doc)
         s.commit()
         return Fam(org, lead, t1.id, t2.id, doc, doc2, user.username, user.id)
 

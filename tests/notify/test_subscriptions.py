@@ -15,7 +15,7 @@ from onetrip.notify import service
 from onetrip.notify.dispatcher import Dispatcher
 from onetrip.notify.models import Delivery
 from onetrip.outbox.models import OutboxEvent
-from tests.factories import PASSWORD, auth, token
+from tests.factories import PASSWORD, auth, token, totp_code
 from tests.notify.conftest import FAST, emit, set_rules, subscribe, unsubscribe_all
 from tests.notify.receiver import Receiver
 
@@ -192,7 +192,8 @@ def signed_in(app, username: str, lang: str | None = None):
     c = TestClient(app, follow_redirects=False)
     if lang:
         c.cookies.set("lang", lang)
-    r = c.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/"})
+    r = c.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/",
+                                  "totp": totp_code(username)})
     assert r.status_code == 303, r.text
     return c
 

@@ -23,6 +23,8 @@ READS_OVER_POST = {
     ("POST", "/api/family/checkin"): "clinic check-in: looks the patient up (ID number in the body, not in the "
                                      "URL) and returns the pre-visit summary; writes nothing",
     ("POST", "/api/scheduling/itinerary"): "itinerary proposal: nothing is booked (booking is /itinerary/book)",
+    ("POST", "/fhir/R4/$immds-forecast"): "ImmDS forecast: computes recommendations from a Parameters body "
+                                          "(ImmunizationRecommendation.r); writes only the audit of a patient read",
 }
 # Fields the schema cannot describe well enough (patterns), per route: laid over the generated body.
 BODIES: dict[tuple[str, str], dict] = {

@@ -13,7 +13,7 @@ from onetrip.identity.models import MatchReview, NotAMatch, PersonMerge
 from onetrip.identity.schemas import PatientInput
 from onetrip.kit.principal import cli_principal
 from onetrip.persons.models import PatientRecord
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, totp_code
 
 _n = itertools.count(1)
 
@@ -36,8 +36,8 @@ def _pair(db, world, name, day) -> tuple[str, str, str]:
 
 def _login(client, username) -> None:
     client.cookies.clear()
-    r = client.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/"},
-                    follow_redirects=False)
+    r = client.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/",
+                                       "totp": totp_code(username)}, follow_redirects=False)
     assert r.status_code == 303, r.text
 
 

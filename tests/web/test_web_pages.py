@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from onetrip.access import service as access
 from onetrip.access.models import BreakGlass
@@ -21,7 +21,7 @@ from onetrip.kit.identifiers import make_resident_id
 from onetrip.kit.masking import mask_id_number, mask_phone
 from onetrip.registry.models import User
 from onetrip.web.routes import classify_query
-from tests.factories import PASSWORD, register_patient
+from tests.factories import PASSWORD, register_patient, totp_code
 
 _seq = itertools.count(101)
 
@@ -40,7 +40,8 @@ def browser(app, lang: str | None = None) -> TestClient:
 
 def signed_in(app, username: str, lang: str | None = None) -> TestClient:
     c = browser(app, lang)
-    r = c.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/"})
+    r = c.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/",
+                                  "totp": totp_code(username)})
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/ui/"
     assert COOKIE in r.cookies
@@ -159,17 +160,26 @@ def test_wrong_password_shows_an_error_in_the_current_language(app, world):
     assert r.status_code == 400 and "请输入用户名和密码" in r.text
 
 
-def test_lockout_is_shown(app, db, world):
+def test_a_lockout_looks_like_a_wrong_password_but_is_audited(app, db, world):
+    """Issue 26: a locked account answers exactly like a wrong password (no hint that the name exists); the audit
+    row says what happened. The lock is for this address only (tests/security/test_signin.py)."""
+    from onetrip.auth.throttle import address_key
+    from onetrip.registry.models import LoginThrottle
+
     with db.session() as s:
         create_user(s, "locky", PASSWORD, ["clinician"], "Locky", world.org_a)
         s.commit()
-    c = browser(app)
+    c = TestClient(app, follow_redirects=False, client=("10.40.0.1", 50000))
     for _ in range(5):
-        c.post("/ui/login", data={"username": "locky", "password": "wrong-password"})
+        wrong = c.post("/ui/login", data={"username": "locky", "password": "wrong-password"})
+        with db.session() as s:  # let the address's progressive delay pass instead of sleeping through it
+            s.execute(update(LoginThrottle).where(LoginThrottle.key == address_key("10.40.0.1"))
+                      .values(next_allowed_at=None))
+            s.commit()
     r = c.post("/ui/login", data={"username": "locky", "password": PASSWORD})
-    assert r.status_code == 400
-    assert "账户已锁定" in r.text
-    assert rows_for(db, "locky", "login")[-1].outcome_desc == "account locked"
+    assert r.status_code == wrong.status_code == 400
+    assert "用户名或密码错误" in r.text and 'value="locky"' in r.text
+    assert rows_for(db, "locky", "login")[-1].outcome_desc == "locked for this address"
 
 
 def rows_for(db, name: str, subtype: str) -> list[AuditEvent]:

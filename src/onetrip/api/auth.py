@@ -23,11 +23,16 @@ def token(
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
     scope: Annotated[str | None, Form()] = None,
+    totp: Annotated[str | None, Form(max_length=64)] = None,
 ) -> dict:
     """OAuth2 token endpoint.
 
-    * ``grant_type=password`` with ``username`` and ``password`` — a person; repeated failures lock the
-      account (等保 2.0 level 3). The token carries a server-side session with an idle timeout.
+    * ``grant_type=password`` with ``username`` and ``password`` — a person. Administrators, auditors and
+      bureau managers also send ``totp``: the 6 digits of their authenticator app (each code works once) or one
+      of their recovery codes; they enrol on the web sign-in page first. Repeated failures slow an address down
+      (429 with ``Retry-After``) and lock the account for that address; unknown user, wrong password and a
+      locked account get the same answer (等保 2.0 level 3). An expired password is refused: change it on the
+      web. The token carries a server-side session with an idle timeout.
     * ``grant_type=client_credentials`` with ``client_id`` and ``client_secret`` — a system client
       (HIS/LIS/PACS) with SMART ``system/...`` scopes.
 
@@ -37,7 +42,7 @@ def token(
     if grant_type == "password":
         if not username or not password:
             raise auth.OAuthError("invalid_request", "需要用户名和密码 / username and password are required")
-        user, us = auth.login(session, username, password, address=address)
+        user, us = auth.login(session, username, password, totp_code=totp, address=address)
         try:
             p = auth.principal_for_user(user, us.id, scope=scope, address=address)
         except ScopeError as e:

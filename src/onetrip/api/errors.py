@@ -25,6 +25,38 @@ _STATUS_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found
                  415: "not-supported", 422: "processing", 429: "throttled"}
 
 
+# The attribute that marks an endpoint answering for any path below it (the FHIR façade's last routes):
+# a method served only by such an endpoint is not counted in Allow.
+CATCH_ALL = "onetrip_catch_all"
+
+
+def _leaves(routes):
+    """The routes under the application's, through FastAPI's included routers (``effective_candidates``
+    since FastAPI 0.16x; plain lists before)."""
+    for route in routes:
+        nested = [getattr(route, name)() for name in ("effective_candidates", "effective_low_priority_routes")
+                  if callable(getattr(route, name, None))]
+        nested += [route.routes] if isinstance(getattr(route, "routes", None), list) and not nested else []
+        if nested:
+            for children in nested:
+                yield from _leaves(children)
+        else:
+            yield route
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path (FastAPI adds one route per method, and
+    Starlette's own 405 names only the first route whose path matched)."""
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in _leaves(request.app.router.routes):
+        regex, served = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if (regex is not None and served and not getattr(getattr(route, "endpoint", None), CATCH_ALL, False)
+                and regex.match(path)):
+            methods |= set(served)
+    return sorted(methods)
+
+
 def _media(request: Request) -> str:
     return FHIR_JSON if request.url.path.startswith("/fhir") else "application/json"
 
@@ -69,10 +101,13 @@ def install(app: FastAPI) -> None:
         text = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, ensure_ascii=False)
         if exc.status_code == 404 and text == "Not Found":
             text = f"没有此地址 / no such endpoint: {request.method} {request.url.path}"
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
-            text = f"此地址不支持 {request.method} / method {request.method} not allowed here"
+            allow = ", ".join(allowed_methods(request))
+            text = f"此地址不支持 {request.method}，可用 {allow} / method {request.method} not allowed here; allowed: {allow}"
+            headers = {**(headers or {}), "Allow": allow}
         return JSONResponse(operation_outcome(text, code=code), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None), media_type=_media(request))
+                            headers=headers, media_type=_media(request))
 
     @app.exception_handler(StaleDataError)
     async def _stale(request: Request, exc: StaleDataError):

@@ -1,6 +1,7 @@
 """Audit rows. Append-only: database triggers refuse UPDATE and DELETE (see the migration), and each row
-carries the SHA-256 of its content and of the previous row of its chain, so an edit made by someone who
-disabled the triggers is still found by ``onetrip audit verify``.
+carries the HMAC-SHA256 (under a key held outside the database; plain SHA-256 for rows from before migration
+0014) of its content and of the previous row of its chain, so an edit made by someone who disabled the
+triggers is still found by ``onetrip audit verify`` — even when they rebuilt the chain after it.
 
 There are several chains (one ``audit_chain_head`` row each, 32 from migration 0011): a transaction
 appends to one chain, picking one no other transaction holds, so concurrent writers do not queue behind a
@@ -48,6 +49,9 @@ class AuditEvent(Base):
     detail: Mapped[dict | None] = mapped_column(JSONVariant)
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(
+        String(16), doc="id of the key (held outside the database) whose HMAC-SHA256 row_hash is; NULL: a row "
+                        "written before migration 0014, hashed with plain SHA-256 (legacy)")
 
 
 class AuditChainHead(Base):
@@ -58,3 +62,10 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+    # The archive marker (issue 26): rows 1..archived_seq of this chain were exported (`onetrip audit archive`)
+    # and removed; archived_hash is the row_hash of the last one (the next row links to it) and archived_seal
+    # "kid:HMAC" of (chain, archived_seq, archived_hash) under an audit key, so a marker cannot be made up
+    # to hide deleted rows. The append-only trigger lets DELETE through only for rows at or below it.
+    archived_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    archived_hash: Mapped[str | None] = mapped_column(String(64))
+    archived_seal: Mapped[str | None] = mapped_column(String(100))

@@ -3,16 +3,17 @@ denied read (IHE BALP shape, RULES §10)."""
 
 from __future__ import annotations
 
-import itertools
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BindParameter, Integer, Select, bindparam, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
-from onetrip.audit.chain import ChainProblem, row_hash, verify_rows
+from onetrip.audit.chain import ChainProblem, row_hash
+from onetrip.audit.integrity import verify_report
+from onetrip.audit.keys import current_keyring
 from onetrip.audit.models import AuditChainHead, AuditEvent
 from onetrip.db.changes import Row, Update
 from onetrip.db.fastpath import DriverStatement
@@ -121,6 +122,8 @@ def _append(
     persons = person_ids or [None]
     whats = what or [None] * len(persons)
     chain, last_seq, last_hash = appended.chain, appended.last_seq, appended.last_hash
+    keyring = current_keyring()  # built once per process; the key lives outside the database (issue 26)
+    mac, key_id = keyring.active_mac, keyring.active
     now = utcnow()
     rows = appended.rows
     for person_id, entity in zip(persons, whats, strict=True):
@@ -136,10 +139,10 @@ def _append(
             "source": principal.source if principal else "job",
             "network_address": principal.network_address if principal else None,
             "purpose_of_use": purpose_of_use, "entity_person_id": person_id, "entity_what": entity,
-            "query": scrub(query)[:1000] if query else None, "detail": detail,
+            "query": scrub(query)[:1000] if query else None, "detail": detail, "key_id": key_id,
         })
         data["prev_hash"] = last_hash
-        data["row_hash"] = last_hash = row_hash(last_hash, data)
+        data["row_hash"] = last_hash = row_hash(last_hash, data, mac)
         rows.append(data)
     return _Appended(chain, rows, last_seq, last_hash)
 
@@ -222,32 +225,8 @@ def head_lock_params(session: Session) -> dict[str, int | None]:
     return {"audit_head_start": None if _held_chain(session) is not None else random.randint(1, SPREAD)}
 
 
-def _rows(session: Session) -> Iterator[dict[str, Any]]:
-    cols = [c.key for c in _EVENT.columns]
-    stmt = (select(*_EVENT.columns).order_by(_EVENT.c.chain, _EVENT.c.chain_seq)
-            .execution_options(yield_per=5000))
-    for row in session.execute(stmt):
-        yield dict(zip(cols, row, strict=True))
-
-
 def verify(session: Session) -> tuple[int, list[ChainProblem]]:
-    """Check every chain: edited rows, missing rows, broken links, a head that does not match its last
-    row (truncation), and rows of a chain that has no head."""
-    heads = {k: (int(n), str(h)) for k, n, h in session.execute(select(_HEAD.c.id, _HEAD.c.last_seq,
-                                                                                   _HEAD.c.last_hash))}
-    checked, problems = 0, []
-    seen = set()
-    for chain, rows in itertools.groupby(_rows(session), key=lambda r: r["chain"]):
-        seen.add(chain)
-        head = heads.get(chain)
-        if head is None:
-            n = sum(1 for _ in rows)
-            checked += n
-            problems.append(ChainProblem(0, f"chain {chain}: {n} rows but no chain head (head removed)"))
-            continue
-        c, p = verify_rows(rows, head[0], head[1], chain=chain)
-        checked, problems = checked + c, problems + p
-    for chain, head in sorted(heads.items()):
-        if chain not in seen:
-            problems += verify_rows([], head[0], head[1], chain=chain)[1]
-    return checked, problems
+    """Check every chain with the settings' keyring and the latest signed checkpoint (see
+    ``audit.integrity.verify_report``). Returns (rows checked, problems)."""
+    report = verify_report(session)
+    return report.checked, report.problems

@@ -1,4 +1,5 @@
-"""Password hashing (argon2 via pwdlib) and the complexity rule (等保 2.0 level 3, RULES §10)."""
+"""Password hashing (argon2 via pwdlib), the complexity rule and the common-password check (等保 2.0 level 3,
+RULES §10)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import string
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from zxcvbn import zxcvbn
 
 _hasher = PasswordHash((Argon2Hasher(),))
 
@@ -23,6 +25,23 @@ def verify_password(password: str, hashed: str) -> bool:
 
 # Verifying against this keeps the time of "no such user" equal to "wrong password".
 DUMMY_HASH = hash_password("dummy-Password-1!")
+
+
+# Words a guesser tries first here beyond zxcvbn's own lists (its frequency lists hold the top passwords of
+# public leaks, English words, names, years, keyboard walks and l33t forms of all of them).
+SITE_WORDS = ("onetrip", "demo", "test", "admin", "hospital", "yigongti", "weijianju", "yiyuan", "china", "beijing")
+
+
+def strength_problems(password: str, user_inputs: list[str], *, min_score: int) -> list[str]:
+    """RULES §10: refuse guessable passwords — ``Password1``, ``Admin@123``, a word plus a year and a symbol —
+    by zxcvbn's score (0–4; 4 = more than 10^10 guesses, safe even offline against a slow hash). 0 = no check."""
+    if min_score <= 0 or not password:
+        return []
+    result = zxcvbn(password[:100], user_inputs=[*SITE_WORDS, *(u for u in user_inputs if u)])
+    if result["score"] >= min_score:
+        return []
+    return ["太常见或太容易猜到，请用几个不相关的词或更长的随机组合 / too common or too easy to guess: "
+            "use several unrelated words or a longer random mix"]
 
 
 def complexity_problems(password: str, username: str, *, min_length: int, min_classes: int) -> list[str]:

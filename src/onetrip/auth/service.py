@@ -3,16 +3,25 @@ rule table; the checks themselves are the small pure functions at the top."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import uuid
 
 import jwt
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
-from onetrip.auth.passwords import DUMMY_HASH, complexity_problems, hash_password, verify_password
+from onetrip.auth import throttle, totp
+from onetrip.auth.passwords import (
+    DUMMY_HASH,
+    complexity_problems,
+    hash_password,
+    strength_problems,
+    verify_password,
+)
 from onetrip.config import get_settings
 from onetrip.db.fastpath import DriverStatement
 from onetrip.kit.clock import LOCAL_TZ, utcnow
@@ -26,7 +35,7 @@ from onetrip.kit.scopes import (
     parse_scopes,
     scopes_for_roles,
 )
-from onetrip.registry.models import SystemClient, User, UserSession
+from onetrip.registry.models import LoginThrottle, RecoveryCode, SystemClient, User, UserSession
 from onetrip.rules.service import rule_values
 
 CHINA_TIME = LOCAL_TZ
@@ -36,7 +45,8 @@ class OAuthError(ApiError):
     """RFC 6749 §5.2 error; the body carries both ``error`` and an OperationOutcome."""
 
     def __init__(self, error: str, message: str, status: int = 400) -> None:
-        super().__init__(message, status=status, code="security" if status == 401 else "invalid")
+        super().__init__(message, status=status,
+                         code={401: "security", 429: "throttled"}.get(status, "invalid"))
         self.error = error
 
 
@@ -76,6 +86,7 @@ def check_new_password(session: Session, username: str, password: str) -> None:
     pol = security_policy(session)
     problems = complexity_problems(password, username, min_length=pol.get("password_min_length", 8),
                                    min_classes=pol.get("password_min_classes", 3))
+    problems += strength_problems(password, [username], min_score=pol.get("password_min_strength", 0))
     if problems:
         raise BadRequest("密码不符合要求 / password rejected: " + "; ".join(problems), expression=["password"])
 
@@ -112,37 +123,329 @@ def change_password(session: Session, user: User, old: str, new: str) -> None:
     session.flush()
 
 
-def login(session: Session, username: str, password: str, *, address: str | None = None,
-          source: str = "api") -> tuple[User, UserSession]:
-    pol = security_policy(session)
-    now = utcnow()
-    user = session.scalar(select(User).where(User.username == username).with_for_update())
+# --- sign-in ---------------------------------------------------------------------------------------
+# One sign-in is: the throttle (429 while an address must wait), the password (the hash always runs), the locks
+# (answered exactly like a wrong password), the second factor for privileged roles, password age, a session.
+# The token endpoint does it in one request; the web form may split it into steps (api/auth.py, web/routes.py).
+
+GENERIC_FAILURE = "用户名或密码错误 / wrong user name or password"
+
+
+class Throttled(AuditedLoginFailure):
+    """429 + Retry-After: this address must wait before its next attempt (RULES §10 progressive delay)."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__("slow_down", f"尝试过于频繁，请{seconds}秒后再试 / too many attempts: try again in "
+                                      f"{seconds} seconds", status=429)
+        self.retry_after = seconds
+        self.headers = {"Retry-After": str(seconds)}
+
+
+class SecondFactorNeeded(AuditedLoginFailure):
+    """The password was right; this account also needs a one-time code (or has to enrol first)."""
+
+
+class PasswordExpired(AuditedLoginFailure):
+    """The password was right but is older than ``password_max_age_days``: change it before signing in."""
+
+
+def throttle_policy(session: Session) -> throttle.ThrottlePolicy:
+    return throttle.ThrottlePolicy.from_rules(security_policy(session))
+
+
+def _counters(session: Session, keys: list[str], *, lock: bool = False) -> dict[str, LoginThrottle]:
+    stmt = select(LoginThrottle).where(LoginThrottle.key.in_(keys))
+    return {row.key: row for row in session.scalars(stmt.with_for_update() if lock else stmt)}
+
+
+def _as_counter(row: LoginThrottle | None) -> throttle.Counter | None:
+    if row is None:
+        return None
+    return throttle.Counter(window_start=row.window_start, failures=row.failures, next_allowed_at=row.next_allowed_at,
+                            locked_until=row.locked_until, addresses=list(row.addresses or []))
+
+
+def _store(session: Session, key: str, row: LoginThrottle | None, counter: throttle.Counter) -> None:
+    values = {"window_start": counter.window_start, "failures": counter.failures,
+              "next_allowed_at": counter.next_allowed_at, "locked_until": counter.locked_until,
+              "addresses": counter.addresses}
+    if row is not None:
+        for k, v in values.items():
+            setattr(row, k, v)
+        return
+    try:  # another process may insert the same key at the same moment: then update theirs
+        with session.begin_nested():
+            session.add(LoginThrottle(key=key, **values))
+    except IntegrityError:
+        row = session.scalars(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()).one()
+        for k, v in values.items():
+            setattr(row, k, v)
+
+
+def _record_failure(session: Session, username: str, address: str | None, policy: throttle.ThrottlePolicy,
+                    now: dt.datetime) -> None:
+    """Count one failure on the address, the (account, address) pair and the account (RULES §10)."""
+    a, p, u = throttle.address_key(address), throttle.pair_key(username, address), throttle.account_key(username)
+    rows = _counters(session, [a, p, u], lock=True)
+    _store(session, a, rows.get(a),
+           throttle.after_address_failure(throttle.current(_as_counter(rows.get(a)), now, policy), now, policy))
+    _store(session, p, rows.get(p),
+           throttle.after_pair_failure(throttle.current(_as_counter(rows.get(p)), now, policy), now, policy))
+    _store(session, u, rows.get(u),
+           throttle.after_account_failure(throttle.current(_as_counter(rows.get(u)), now, policy), now, policy,
+                                          address))
+    session.flush()
+
+
+def _audit_failure(session: Session, user: User | None, username: str, address: str | None, source: str,
+                   reason: str) -> None:
     anon = Principal(kind="user", id=user.id if user else "-", name=username[:64], organization_id=None,
                      network_address=address, source=source)
-    if user is None or not user.active:
-        verify_password(password, DUMMY_HASH)
-        audit.record(session, anon, "login", outcome=audit.OUTCOME_MINOR, outcome_desc="unknown or inactive user")
-        raise AuditedLoginFailure("invalid_grant", "用户名或密码错误 / wrong user name or password")
-    if is_locked(user.locked_until, now):
-        audit.record(session, anon, "login", outcome=audit.OUTCOME_MINOR, outcome_desc="account locked")
-        local = user.locked_until.astimezone(CHINA_TIME)
-        raise AuditedLoginFailure(
-            "invalid_grant",
-            f"账户已锁定，请于 {local:%H:%M}（北京时间）后重试或联系管理员 / account locked until "
-            f"{local:%H:%M} (China time) after repeated failures; try later or ask an admin",
-        )
-    if not verify_password(password, user.password_hash):
-        user.failed_logins, user.locked_until = after_failure(
-            user.failed_logins, now, pol.get("lockout_threshold", 5), pol.get("lockout_minutes", 15))
-        desc = "wrong password" + (" — account locked" if user.locked_until else "")
-        audit.record(session, anon, "login", outcome=audit.OUTCOME_MINOR, outcome_desc=desc)
-        raise AuditedLoginFailure("invalid_grant", "用户名或密码错误 / wrong user name or password")
+    audit.record(session, anon, "login", outcome=audit.OUTCOME_MINOR, outcome_desc=reason)
+
+
+def check_throttle(session: Session, username: str, address: str | None, *, source: str = "api") -> None:
+    """429 if this address must still wait (RULES §10 progressive delay). Keyed by address only, so the answer
+    says nothing about the account."""
+    now = utcnow()
+    row = _counters(session, [throttle.address_key(address)]).get(throttle.address_key(address))
+    wait = throttle.retry_after(_as_counter(row), now)
+    if wait:
+        _audit_failure(session, None, username, address, source, f"throttled ({wait} s)")
+        raise Throttled(wait)
+
+
+@dataclasses.dataclass
+class FirstFactor:
+    user: User
+    locked: bool  # pair or account lock in force: only password + a valid second factor gets in
+
+
+def first_factor(session: Session, username: str, password: str, *, address: str | None = None,
+                 source: str = "api") -> FirstFactor:
+    """The password step with throttling and lockout. Unknown user, wrong password and (for accounts without a
+    second factor) a lock all end in the same ``AuditedLoginFailure`` — same status, same body, and the same
+    argon2 work — while the audit row records the true reason."""
+    check_throttle(session, username, address, source=source)
+    now = utcnow()
+    policy = throttle_policy(session)
+    user = session.scalar(select(User).where(User.username == username))
+    ok = verify_password(password, user.password_hash if user is not None else DUMMY_HASH)
+    rows = _counters(session, [throttle.pair_key(username, address), throttle.account_key(username)])
+    pair_locked = throttle.is_locked(_as_counter(rows.get(throttle.pair_key(username, address))), now)
+    account_locked = throttle.is_locked(_as_counter(rows.get(throttle.account_key(username))), now) or (
+        user is not None and user.locked_until is not None and user.locked_until > now)
+    locked = pair_locked or account_locked
+    if user is None or not user.active or not ok:
+        reason = ("unknown or inactive user" if user is None or not user.active else "wrong password")
+        if locked:
+            reason += " — " + ("account locked" if account_locked else "locked for this address")
+        _record_failure(session, username, address, policy, now)
+        _audit_failure(session, user, username, address, source, reason)
+        raise AuditedLoginFailure("invalid_grant", GENERIC_FAILURE)
+    if locked and not has_second_factor(user):
+        _audit_failure(session, user, username, address, source,
+                       "account locked" if account_locked else "locked for this address")
+        raise AuditedLoginFailure("invalid_grant", GENERIC_FAILURE)
+    return FirstFactor(user, locked)
+
+
+def refuse_locked(session: Session, user: User, *, address: str | None = None, source: str = "api") -> None:
+    """A locked account signed in without its second factor: the generic answer (the password's rightness stays
+    unconfirmed), the true reason in the audit row."""
+    _audit_failure(session, user, user.username, address, source, "locked; no second factor given")
+    raise AuditedLoginFailure("invalid_grant", GENERIC_FAILURE)
+
+
+def has_second_factor(user: User) -> bool:
+    return bool(user.totp_secret and user.totp_enrolled_at)
+
+
+def needs_second_factor(user: User) -> bool:
+    return totp.needs_second_factor(user.roles)
+
+
+def verify_second_factor(session: Session, user: User, code: str, *, address: str | None = None,
+                         source: str = "api", locked: bool = False) -> str:
+    """Check a TOTP code (each step once: a replay is refused) or an unused recovery code (then used up).
+    Returns "totp" or "recovery"; a wrong code counts as a sign-in failure. While a lock is in force the answer
+    to a wrong code is the generic one, so it does not confirm the password."""
+    now = utcnow()
+    code = (code or "").strip()
+    if has_second_factor(user) and code:
+        if totp.looks_like_totp(code.replace(" ", "")):
+            window = security_policy(session).get("totp_window_steps", 1)
+            # Lock the user row: two requests with the same code must not both pass (replay).
+            fresh = session.scalars(select(User).where(User.id == user.id).with_for_update()
+                                    .execution_options(populate_existing=True)).one()
+            step = totp.matching_step(fresh.totp_secret or "", code, now, window, fresh.totp_last_step)
+            if step is not None:
+                fresh.totp_last_step = step
+                session.flush()
+                return "totp"
+        else:
+            rc = session.scalar(select(RecoveryCode).where(RecoveryCode.code_hash == totp.recovery_code_hash(code),
+                                                           RecoveryCode.user_id == user.id,
+                                                           RecoveryCode.used_at.is_(None)).with_for_update())
+            if rc is not None:
+                rc.used_at = now
+                session.flush()
+                return "recovery"
+    _record_failure(session, user.username, address, throttle_policy(session), now)
+    _audit_failure(session, user, user.username, address, source,
+                   "wrong or replayed second factor" + (" — locked" if locked else ""))
+    if locked:
+        raise AuditedLoginFailure("invalid_grant", GENERIC_FAILURE)
+    raise AuditedLoginFailure("invalid_grant", "动态验证码错误或已用过 / wrong or already used one-time code")
+
+
+def check_password_age(session: Session, user: User, *, address: str | None = None, source: str = "api") -> bool:
+    """True when the password is older than ``password_max_age_days`` (RULES §10 rotation)."""
+    return password_expired(user.password_changed_at, utcnow(), security_policy(session).get("password_max_age_days", 0))
+
+
+def open_session(session: Session, user: User, *, address: str | None = None, source: str = "api",
+                 second_factor: str | None = None) -> UserSession:
+    """The sign-in succeeded: clear this pair's counter (and a lock the second factor opened), start a session."""
+    now = utcnow()
+    keys = [throttle.pair_key(user.username, address)] + ([throttle.account_key(user.username)] if second_factor else [])
+    for row in _counters(session, keys, lock=True).values():
+        row.failures, row.locked_until = 0, None
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
     us = UserSession(user_id=user.id, created_at=now, last_seen_at=now, client_address=address)
     session.add(us)
     session.flush()
-    audit.record(session, principal_for_user(user, us.id, source=source, address=address), "login")
-    return user, us
+    audit.record(session, principal_for_user(user, us.id, source=source, address=address), "login",
+                 outcome_desc=f"second factor: {second_factor}" if second_factor else None)
+    return us
+
+
+def login(session: Session, username: str, password: str, *, totp_code: str | None = None,
+          address: str | None = None, source: str = "api") -> tuple[User, UserSession]:
+    """The whole sign-in in one request (the token endpoint): password, second factor where the role needs one
+    (``totp_code``: a 6-digit code or a recovery code), password age, then a session."""
+    first = first_factor(session, username, password, address=address, source=source)
+    user, used = first.user, None
+    if needs_second_factor(user) or first.locked:
+        if not has_second_factor(user):
+            _audit_failure(session, user, username, address, source, "second factor not enrolled")
+            raise SecondFactorNeeded(
+                "invalid_grant", "此账户须启用两步验证：请先在网页登录（/ui/login）用验证器应用完成绑定 / this account "
+                                 "needs two-step sign-in: enrol an authenticator app by signing in on the web (/ui/login) "
+                                 "first")
+        if not totp_code:
+            if first.locked:
+                refuse_locked(session, user, address=address, source=source)
+            _audit_failure(session, user, username, address, source, "second factor missing")
+            raise SecondFactorNeeded(
+                "invalid_grant", "需要动态验证码：请在 totp 参数中提供验证器应用上的6位数字或一个恢复码 / this account needs "
+                                 "a one-time code: send the 6 digits from the authenticator app (or a recovery code) "
+                                 "as totp")
+        used = verify_second_factor(session, user, totp_code, address=address, source=source, locked=first.locked)
+    if check_password_age(session, user):
+        _audit_failure(session, user, username, address, source, "password expired")
+        raise PasswordExpired(
+            "invalid_grant", "密码已过期，请在网页登录（/ui/login）时修改密码 / the password has expired: change it "
+                             "by signing in on the web (/ui/login)")
+    return user, open_session(session, user, address=address, source=source, second_factor=used)
+
+
+# --- a sign-in in steps (the web form) --------------------------------------------------------------
+
+TICKET_MINUTES = 10
+
+
+def signin_ticket(user: User, stage: str) -> str:
+    """A short-lived signed note "this user's password was right; next: ``stage``" (totp, enrol, password) that
+    the web form carries between steps. It is no access token: ``principal_from_token`` refuses its type."""
+    s = get_settings()
+    now = int(utcnow().timestamp())
+    claims = {"iss": s.jwt_issuer, "typ": "signin", "sub": user.id, "stage": stage, "iat": now,
+              "exp": now + TICKET_MINUTES * 60, "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, s.secret_key, algorithm="HS256")
+
+
+def read_signin_ticket(session: Session, ticket: str, stage: str) -> User:
+    s = get_settings()
+    try:
+        claims = jwt.decode(ticket or "", s.secret_key, algorithms=["HS256"], issuer=s.jwt_issuer,
+                            options={"require": ["exp", "sub", "typ"]})
+    except jwt.PyJWTError:
+        raise BadRequest("登录步骤已过期，请重新登录 / this sign-in step has expired: sign in again") from None
+    user = session.get(User, claims["sub"]) if claims.get("typ") == "signin" and claims.get("stage") == stage else None
+    if user is None or not user.active:
+        raise BadRequest("登录步骤无效，请重新登录 / this sign-in step is not valid: sign in again")
+    return user
+
+
+# --- second-factor enrolment -----------------------------------------------------------------------
+
+def begin_enrolment(session: Session, user: User) -> str:
+    """A fresh TOTP secret for ``user`` (not yet in force: ``confirm_enrolment`` checks a first code)."""
+    if has_second_factor(user):
+        raise BadRequest("已启用两步验证 / two-step sign-in is already set up for this account")
+    if not user.totp_secret:
+        user.totp_secret = totp.new_secret()
+        session.flush()
+    return user.totp_secret
+
+
+def confirm_enrolment(session: Session, user: User, code: str, *, address: str | None = None,
+                      source: str = "web") -> list[str]:
+    """The first code proves the authenticator holds the secret: enrolment done. Returns the 10 recovery codes
+    (shown once; stored hashed)."""
+    now = utcnow()
+    if not user.totp_secret or has_second_factor(user):
+        raise BadRequest("没有待确认的两步验证绑定 / there is no pending two-step set-up to confirm")
+    window = security_policy(session).get("totp_window_steps", 1)
+    step = totp.matching_step(user.totp_secret, code or "", now, window, user.totp_last_step)
+    if step is None:
+        _record_failure(session, user.username, address, throttle_policy(session), now)
+        _audit_failure(session, user, user.username, address, source, "wrong code at second-factor enrolment")
+        raise AuditedLoginFailure("invalid_grant", "验证码不对，请核对手机时间后输入验证器上当前的6位数字 / that code "
+                                                   "is not right: check the phone's clock and enter the current 6 digits")
+    user.totp_last_step, user.totp_enrolled_at = step, now
+    codes = replace_recovery_codes(session, user)
+    audit.record(session, principal_for_user(user, None, source=source, address=address), "login",
+                 outcome_desc="second factor enrolled")
+    return codes
+
+
+def reset_second_factor(session: Session, principal: Principal, username: str) -> User:
+    """An operator's reset after a lost phone and lost recovery codes: the user enrols again at the next web
+    sign-in. Audited with who did it."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise BadRequest(f"用户不存在 / no user {username!r}", status=404, code="not-found")
+    user.totp_secret = user.totp_enrolled_at = user.totp_last_step = None
+    for rc in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id,
+                                                         RecoveryCode.used_at.is_(None))):
+        rc.used_at = utcnow()
+    audit.record(session, principal, "login", outcome_desc=f"second factor reset for {username}")
+    session.flush()
+    return user
+
+
+def replace_recovery_codes(session: Session, user: User) -> list[str]:
+    for old in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id,
+                                                          RecoveryCode.used_at.is_(None))):
+        old.used_at = utcnow()  # superseded
+    codes = totp.new_recovery_codes()
+    now = utcnow()
+    session.add_all(RecoveryCode(user_id=user.id, code_hash=totp.recovery_code_hash(c), created_at=now)
+                    for c in codes)
+    session.flush()
+    return codes
+
+
+def set_new_password(session: Session, user: User, new: str) -> None:
+    """A new password after the old one was verified in this sign-in (an expired password, RULES §10)."""
+    if verify_password(new, user.password_hash):
+        raise BadRequest("新密码不能与原密码相同 / the new password must differ from the current one",
+                         expression=["password"])
+    check_new_password(session, user.username, new)
+    user.password_hash, user.password_changed_at = hash_password(new), utcnow()
+    session.flush()
 
 
 def principal_for_user(user: User, session_id: str | None, *, scope: str | None = None, source: str = "api",

@@ -131,8 +131,9 @@ def serve_with_mllp(host: str, port: int, mllp_host: str, mllp_port: int, *, max
 
     import uvicorn
 
+    from onetrip.config import get_settings
     from onetrip.db.session import get_sessionmaker
-    from onetrip.interop.hl7v2.mllp import Listener
+    from onetrip.interop.hl7v2.mllp import Listener, limits_from
 
     class _Server(uvicorn.Server):
         """uvicorn without its own signal capture (which re-raises the signal after shutdown, ending the
@@ -146,7 +147,7 @@ def serve_with_mllp(host: str, port: int, mllp_host: str, mllp_port: int, *, max
             self.should_exit = True
 
     async def both() -> None:
-        listener = Listener(get_sessionmaker(), max_attempts=max_attempts)
+        listener = Listener(get_sessionmaker(), max_attempts=max_attempts, **limits_from(get_settings()))
         bound = await listener.start(mllp_host, mllp_port)
         console.print(f"MLLP listening on {mllp_host}:{bound}")
         server = _Server(uvicorn.Config("onetrip.app:create_app", factory=True, host=host, port=port,

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from onetrip.cli.analytics import analytics_app
+from onetrip.cli.backup import backup_app
 from onetrip.cli.family import family_app
 from onetrip.cli.hl7 import hl7_app
 from onetrip.cli.mpi import mpi_app
@@ -40,6 +41,7 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(referral_app, name="referral")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(family_app, name="family")
+app.add_typer(backup_app)  # onetrip backup, onetrip restore (top-level commands)
 console = Console()
 err = Console(stderr=True)
 
@@ -52,6 +54,7 @@ def fail(message: str, code: int = 2) -> None:
 def _upgrade() -> None:
     from onetrip.db.migrate import upgrade
     from onetrip.db.session import unit_of_work
+    from onetrip.immunization.service import seed_schedule
     from onetrip.recognition.service import seed_catalogue
     from onetrip.rules.service import seed_rules
 
@@ -63,6 +66,7 @@ def _upgrade() -> None:
     with unit_of_work() as s:
         seed_rules(s)
         seed_catalogue(s)
+        seed_schedule(s)  # the immunisation schedule (2021 and 2025 editions), never overwriting an operator's rows
 
 
 @db_app.command("upgrade")
@@ -115,7 +119,7 @@ def serve(
     uvicorn.run(target, factory=True, host=host, port=port, workers=workers, log_level="info", access_log=False)
 
 
-DEMO_PASSWORD = "Demo@2026!"
+DEMO_PASSWORD = "Lantern-Harbour-26!"  # passes the common-password check (RULES §10)
 
 
 @app.command()
@@ -293,6 +297,24 @@ def user_create(
     console.print(f"[green]用户已创建 / user created:[/] {username} ({', '.join(role)})")
 
 
+@user_app.command("reset-second-factor")
+def user_reset_second_factor(username: str) -> None:
+    """重置两步验证 / forget a user's authenticator and recovery codes (lost phone): they enrol again at the next
+    web sign-in."""
+    from onetrip.auth.service import reset_second_factor
+    from onetrip.db.session import unit_of_work
+    from onetrip.kit.errors import ApiError
+    from onetrip.kit.principal import cli_principal
+
+    with unit_of_work() as s:
+        try:
+            reset_second_factor(s, cli_principal(), username)
+        except ApiError as e:
+            fail(e.message)
+    console.print(f"[green]两步验证已重置 / second factor reset:[/] {username} — 下次网页登录时重新绑定 / enrols again at "
+                  "the next web sign-in")
+
+
 @client_app.command("create")
 def client_create(
     name: str,
@@ -323,18 +345,147 @@ def client_create(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """校验审计哈希链 / check the audit hash chain; exit 1 if any row was edited or removed."""
-    from onetrip.audit.service import verify
+    """校验审计哈希链与签名检查点 / check the audit hash chains (HMAC under the keyring) and compare them with the
+    latest signed checkpoint; exit 1 if any row was edited, removed or rewritten, or the checkpoint file was."""
+    from onetrip.audit.integrity import verify_report
+    from onetrip.audit.keys import AuditKeyError
     from onetrip.db.session import unit_of_work
 
-    with unit_of_work() as s:
-        checked, problems = verify(s)
-    if problems:
-        for p in problems[:50]:
+    try:
+        with unit_of_work() as s:
+            report = verify_report(s)
+    except AuditKeyError as e:
+        fail(str(e))
+    if report.legacy:
+        console.print(f"[yellow]旧式无密钥行 / legacy rows (plain SHA-256, written before audit keys):[/] {report.legacy}")
+    if report.checkpoint is not None:
+        console.print(f"对照签名检查点 / compared with the signed checkpoint of {report.checkpoint.at} "
+                      f"({report.checkpoint_path}, line {report.checkpoint.line})")
+    elif report.checkpoint_path is not None:
+        console.print(f"[yellow]尚无签名检查点 / no signed checkpoint yet[/] ({report.checkpoint_path}): run "
+                      "`onetrip audit checkpoint` regularly")
+    else:
+        console.print("[yellow]未设置 ONETRIP_AUDIT_CHECKPOINT_DIR，未对照检查点 / no checkpoint directory set: "
+                      "the database was not compared with a checkpoint[/]")
+    if report.problems:
+        for p in report.problems[:50]:
             err.print(f"[red]seq {p.seq}: {p.problem}[/]")
-        err.print(f"[bold red]审计链被篡改 / audit chain broken:[/] {len(problems)} problem(s) in {checked} rows")
+        err.print(f"[bold red]审计链被篡改 / audit chain broken:[/] {len(report.problems)} problem(s) in "
+                  f"{report.checked} rows")
         raise typer.Exit(1)
-    console.print(f"[green]审计链完整 / audit chain intact:[/] {checked} rows")
+    console.print(f"[green]审计链完整 / audit chain intact:[/] {report.checked} rows")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    every: Annotated[int | None, typer.Option(min=0, help="每 N 分钟写一次，持续运行（0：用 ONETRIP_AUDIT_CHECKPOINT_MINUTES）"
+                                              " / keep running, one checkpoint every N minutes (0: "
+                                              "ONETRIP_AUDIT_CHECKPOINT_MINUTES)")] = None,
+) -> None:
+    """把各链头签名写入数据库之外的检查点文件 / append the signed chain heads to the checkpoint file outside the
+    database (ONETRIP_AUDIT_CHECKPOINT_DIR); exit 1 if the chains no longer extend the previous checkpoint."""
+    import time
+
+    from onetrip.audit.integrity import write_checkpoint
+    from onetrip.audit.keys import AuditKeyError
+    from onetrip.db.session import unit_of_work
+
+    def once() -> bool:
+        try:
+            with unit_of_work() as s:
+                result = write_checkpoint(s)
+        except (AuditKeyError, ValueError) as e:
+            fail(str(e))
+        if not result.written:
+            for p in result.problems[:50]:
+                err.print(f"[red]{p}[/]")
+            err.print(f"[bold red]未写检查点：审计链或检查点文件有问题 / no checkpoint written:[/] {len(result.problems)} "
+                      f"problem(s); run `onetrip audit verify` and investigate ({result.path})")
+            return False
+        rows = sum(h.rows for h in result.heads)
+        console.print(f"[green]检查点已写入 / checkpoint written:[/] {len(result.heads)} chains, {rows} rows → "
+                      f"{result.path}")
+        return True
+
+    if every is None:
+        if not once():
+            raise typer.Exit(1)
+        return
+    minutes = every or get_settings().audit_checkpoint_minutes
+    console.print(f"每 {minutes} 分钟写一次检查点 / a checkpoint every {minutes} minutes (Ctrl+C stops)")
+    try:
+        while True:
+            once()  # a refused checkpoint is reported and retried next time: the job keeps watching
+            time.sleep(minutes * 60)
+    except KeyboardInterrupt:
+        return
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(
+    key_id: Annotated[str | None, typer.Option(help="新密钥编号（1–16 个字母、数字、_.-）/ the new key id")] = None,
+) -> None:
+    """生成新的审计密钥行（不写入数据库）/ print a new audit key line for the operator to add to the keyring;
+    the secret is shown once and never stored in the database."""
+    import datetime as dt
+
+    from onetrip.audit.keys import AuditKeyError, new_key_line
+
+    kid = key_id or f"k{dt.datetime.now(dt.UTC):%Y%m%d%H%M}"
+    try:
+        line = new_key_line(kid)
+    except AuditKeyError as e:
+        fail(str(e))
+    console.print(line, soft_wrap=True, highlight=False)
+    err.print(f"把这一行加入 ONETRIP_AUDIT_KEYS（逗号分隔）或 ONETRIP_AUDIT_KEY_FILE，设置 ONETRIP_AUDIT_KEY_ID={kid} 并重启；"
+              "旧密钥保留用于校验 / add this line to ONETRIP_AUDIT_KEYS (comma-separated) or to ONETRIP_AUDIT_KEY_FILE, "
+              f"set ONETRIP_AUDIT_KEY_ID={kid} and restart; keep the old keys: rows they signed are verified with them")
+
+
+@audit_app.command("archive")
+def audit_archive(
+    before: Annotated[str, typer.Option(help="归档此月之前的记录 YYYY-MM / archive rows recorded before this month")],
+    out: Annotated[str, typer.Option(help="归档目录 / directory for the archive and its manifest")] = "audit-archive",
+    delete: Annotated[bool, typer.Option("--delete/--keep", help="导出并校验后从数据库删除 / after the export "
+                                         "verified, delete the archived rows from the database")] = False,
+) -> None:
+    """导出保存期外的审计记录（gzip JSON 行 + SHA-256 清单）/ export audit rows older than the retention
+    (rule security.audit_retention_months, RULES §10) to gzip JSON lines with a SHA-256 manifest, verify the
+    export, and with --delete remove them from the database (sealed archive marker)."""
+    from pathlib import Path
+
+    from onetrip.audit.archive import ArchiveRefused, delete_archived, export, parse_month
+    from onetrip.audit.keys import AuditKeyError, current_keyring
+    from onetrip.db.session import unit_of_work
+    from onetrip.kit.clock import local_date, utcnow
+    from onetrip.rules.service import rule_values
+
+    try:
+        month = parse_month(before)
+        keyring = current_keyring()
+        with unit_of_work() as s:
+            retention = rule_values(s, "security").get("audit_retention_months")
+            if retention is None:
+                fail("规则 security.audit_retention_months 缺失，请运行 onetrip db upgrade / the rule "
+                     "security.audit_retention_months is missing: run `onetrip db upgrade`")
+            result = export(s, keyring, before=month, today=local_date(utcnow()), retention_months=int(retention),
+                            out_dir=Path(out))
+            if delete:
+                delete_archived(s, keyring, result)
+    except (ArchiveRefused, AuditKeyError) as e:
+        fail(str(e))
+    if result.rows == 0:
+        console.print(f"没有 {month:%Y-%m} 之前未归档的审计记录 / no audit rows recorded before {month:%Y-%m} are left "
+                      "to archive: nothing written")
+        return
+    console.print(f"[green]已导出并校验 / exported and verified:[/] {result.rows} rows → {result.file}")
+    console.print(f"清单 / manifest: {result.manifest} (sha256 {result.sha256})")
+    if delete:
+        console.print(f"[green]已从数据库删除 / deleted from the database:[/] {result.deleted} rows (archive markers "
+                      "sealed); run `onetrip audit checkpoint` next")
+    else:
+        console.print("数据库未改动；确认归档已妥善保存后可加 --delete / the database is unchanged; add --delete once "
+                      "the archive is stored safely")
 
 
 @rules_app.command("list")

@@ -16,6 +16,7 @@ from onetrip.audit import service as audit
 from onetrip.kit import clock
 from onetrip.kit.clock import local_date
 from onetrip.kit.errors import BadRequest, NotFound
+from onetrip.kit.fhir import MAX_OFFSET
 from onetrip.kit.masking import mask_id_number
 from onetrip.kit.principal import Principal
 from onetrip.persons.models import PatientRecord
@@ -116,7 +117,7 @@ def worklist(session: DB, principal: CurrentPrincipal, box: str = "incoming",
              status: Annotated[list[str] | None, Query()] = None, direction: str | None = None,
              urgent: bool | None = None, overdue: bool = False, department: str | None = None, q: str | None = None,
              organization: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-             offset: Annotated[int, Query(ge=0)] = 0) -> Worklist:
+             offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Worklist:
     """The worklist: ``incoming`` (sent to your institution) or ``outgoing`` (sent by it), with filters;
     submitted referrals first, by deadline. Identifiers are masked; each listed patient is audited."""
     require_scope(principal, "ServiceRequest", "s")

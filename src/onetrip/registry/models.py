@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onetrip.db.base import Base, IdMixin, JSONVariant, SearchKey, TimestampMixin, VersionedMixin
@@ -104,6 +104,13 @@ class User(IdMixin, TimestampMixin, Base):
     locked_until: Mapped[dt.datetime | None]
     password_changed_at: Mapped[dt.datetime | None]
     last_login_at: Mapped[dt.datetime | None]
+    # Second factor (TOTP, RFC 6238) — required for privileged roles (等保 2.0 level 3, RULES §10; migration 0015).
+    # The secret is set when enrolment starts and counts only once ``totp_enrolled_at`` is set (a first code
+    # confirmed it). ``totp_last_step`` is the 30-second step of the last accepted code: a code of that step or
+    # an earlier one is a replay and is refused.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enrolled_at: Mapped[dt.datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class UserSession(IdMixin, Base):
@@ -116,6 +123,33 @@ class UserSession(IdMixin, Base):
     ended_at: Mapped[dt.datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(32))
     client_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class RecoveryCode(IdMixin, Base):
+    """One of a user's single-use recovery codes for the second factor (shown once at enrolment). Only a SHA-256
+    of the code is stored: the codes are 80 random bits, so a fast hash is as safe as a slow one and can be looked
+    up by value."""
+
+    __tablename__ = "auth_recovery_code"
+    user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
+class LoginThrottle(Base):
+    """Sign-in failure counters, one row per key (RULES §10 login-failure handling; migration 0015): ``a:<address>``
+    (a client address), ``p:<user name>|<address>`` (an account from one address) and ``u:<user name>`` (an
+    account from anywhere). Keys use the user name as typed, existing or not, so the counters say nothing about
+    which accounts exist. A table rather than process memory: every server process reads the same counters."""
+
+    __tablename__ = "auth_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[dt.datetime]
+    failures: Mapped[int] = mapped_column(default=0)
+    next_allowed_at: Mapped[dt.datetime | None] = mapped_column(doc="progressive delay: no attempt before this")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(doc="pair or account lock")
+    addresses: Mapped[list[str]] = mapped_column(JSONVariant, default=list, doc="u: rows: addresses that failed")
 
 
 class SystemClient(IdMixin, TimestampMixin, Base):

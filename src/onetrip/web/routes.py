@@ -39,6 +39,7 @@ from onetrip.api.web import (
 from onetrip.audit import service as audit
 from onetrip.audit.models import AuditEvent
 from onetrip.auth import service as auth
+from onetrip.auth import totp
 from onetrip.identity import repository as identity_repo
 from onetrip.identity import service as identity
 from onetrip.identity.schemas import SearchParams
@@ -63,27 +64,143 @@ def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
     return page(request, "login.html", next=safe_next(next), username="", error=None)
 
 
+def _login_error(request: Request, session: Session, e: ApiError, template: str, **ctx: Any) -> HTMLResponse:
+    """A failed step: the error inline on the same form (429 keeps its Retry-After), what was typed kept."""
+    _settle(session, e)
+    resp = page(request, template, status=e.status if e.status in (400, 429) else 400,
+                error=i18n.pick(e.message, locale_of(request)), **ctx)
+    if e.status == 429:
+        resp.headers["Retry-After"] = e.headers.get("Retry-After", "1")
+    return resp
+
+
+def _signed_in(request: Request, session: Session, user: User, next: str, *, second_factor: str | None = None,
+               recovery_codes: list[str] | None = None) -> Response:
+    """The last step: a session, the cookie, and on to ``next`` (or the recovery codes, shown once)."""
+    address = client_address(request)
+    us = auth.open_session(session, user, address=address, source="web", second_factor=second_factor)
+    token, _ttl = auth.issue_token(auth.principal_for_user(user, us.id, source="web", address=address))
+    if recovery_codes:
+        resp: Response = page(request, "login_step.html", stage="recovery", codes=recovery_codes,
+                              next=safe_next(next), username=user.username, error=None)
+    else:
+        resp = RedirectResponse(safe_next(next), status_code=303)
+    _set_token_cookie(request, resp, token)
+    return resp
+
+
+def _after_second_factor(request: Request, session: Session, user: User, next: str, *,
+                         second_factor: str | None = None, recovery_codes: list[str] | None = None) -> Response:
+    """RULES §10 rotation: an expired password is changed before the session starts."""
+    if auth.check_password_age(session, user):
+        return page(request, "login_step.html", stage="password", ticket=auth.signin_ticket(user, "password"),
+                    next=safe_next(next), username=user.username, codes=recovery_codes, error=None)
+    return _signed_in(request, session, user, next, second_factor=second_factor, recovery_codes=recovery_codes)
+
+
+def _enrol_page(request: Request, session: Session, user: User, next: str, error: str | None = None,
+                status: int = 200) -> HTMLResponse:
+    import segno  # the QR (inline SVG) of the otpauth:// URI
+
+    secret = auth.begin_enrolment(session, user)
+    uri = totp.provisioning_uri(secret, user.username)
+    qr = segno.make(uri, error="m").svg_inline(scale=4, title=tr(request, "Scan with an authenticator app"))
+    return page(request, "login_step.html", status=status, stage="enrol", ticket=auth.signin_ticket(user, "enrol"),
+                secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)), uri=uri, qr=qr,
+                next=safe_next(next), username=user.username, error=error)
+
+
 @router.post("/login")
 def login_submit(request: Request, session: DB, username: Annotated[str, Form()] = "",
-                 password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/ui/") -> Response:
+                 password: Annotated[str, Form()] = "", totp_code: Annotated[str, Form(alias="totp")] = "",
+                 next: Annotated[str, Form()] = "/ui/") -> Response:
+    """Sign in: the password, then (administrators, auditors, bureau managers) the one-time code — on this form
+    when given, else on a second step — or the enrolment of an authenticator app; then an expired password is
+    changed. Errors show on the form, the user name kept."""
     username = username.strip()[:64]
+    ctx = {"next": safe_next(next), "username": username}
     if not username or not password:
-        return page(request, "login.html", status=400, next=safe_next(next), username=username,
-                    error=tr(request, "Enter your user name and password."))
+        return page(request, "login.html", status=400, error=tr(request, "Enter your user name and password."), **ctx)
     address = client_address(request)
     try:
         check_origin(request)
-        user, us = auth.login(session, username, password, address=address, source="web")
+        first = auth.first_factor(session, username, password, address=address, source="web")
+        user, used = first.user, None
+        if auth.needs_second_factor(user) or first.locked:
+            if not auth.has_second_factor(user):
+                return _enrol_page(request, session, user, next)  # the secret is committed with the request
+            if not totp_code.strip():
+                if first.locked:  # a lock opens only with the code given on this form (no hint otherwise)
+                    auth.refuse_locked(session, user, address=address, source="web")
+                return page(request, "login_step.html", stage="totp", ticket=auth.signin_ticket(user, "totp"),
+                            error=None, **ctx)
+            used = auth.verify_second_factor(session, user, totp_code[:64], address=address, source="web",
+                                             locked=first.locked)
+    except ApiError as e:
+        return _login_error(request, session, e, "login.html", **ctx)
+    return _after_second_factor(request, session, user, next, second_factor=used)
+
+
+@router.post("/login/totp")
+def login_totp(request: Request, session: DB, ticket: Annotated[str, Form()] = "",
+               totp_code: Annotated[str, Form(alias="totp")] = "", next: Annotated[str, Form()] = "/ui/") -> Response:
+    """Second step: the 6 digits of the authenticator app, or a recovery code."""
+    address = client_address(request)
+    try:
+        check_origin(request)
+        user = auth.read_signin_ticket(session, ticket, "totp")
+    except ApiError as e:
+        return _login_error(request, session, e, "login.html", next=safe_next(next), username="")
+    ctx = {"next": safe_next(next), "username": user.username, "stage": "totp", "ticket": ticket}
+    try:
+        auth.check_throttle(session, user.username, address, source="web")
+        used = auth.verify_second_factor(session, user, totp_code[:64], address=address, source="web")
+    except ApiError as e:
+        return _login_error(request, session, e, "login_step.html", **ctx)
+    return _after_second_factor(request, session, user, next, second_factor=used)
+
+
+@router.post("/login/enrol")
+def login_enrol(request: Request, session: DB, ticket: Annotated[str, Form()] = "",
+                totp_code: Annotated[str, Form(alias="totp")] = "", next: Annotated[str, Form()] = "/ui/") -> Response:
+    """Enrolment at sign-in: the first code from the app confirms it; the recovery codes are shown once."""
+    address = client_address(request)
+    try:
+        check_origin(request)
+        user = auth.read_signin_ticket(session, ticket, "enrol")
+    except ApiError as e:
+        return _login_error(request, session, e, "login.html", next=safe_next(next), username="")
+    try:
+        auth.check_throttle(session, user.username, address, source="web")
+        codes = auth.confirm_enrolment(session, user, totp_code[:64], address=address, source="web")
     except ApiError as e:
         _settle(session, e)
-        return page(request, "login.html", status=400 if e.status < 500 else e.status, next=safe_next(next),
-                    username=username, error=i18n.pick(e.message, locale_of(request)),
-                    locked="锁定" in e.message)
-    principal = auth.principal_for_user(user, us.id, source="web", address=address)
-    token, _ttl = auth.issue_token(principal)
-    resp = RedirectResponse(safe_next(next), status_code=303)
-    _set_token_cookie(request, resp, token)
-    return resp
+        resp = _enrol_page(request, session, user, next, error=i18n.pick(e.message, locale_of(request)),
+                           status=e.status if e.status in (400, 429) else 400)
+        if e.status == 429:
+            resp.headers["Retry-After"] = e.headers.get("Retry-After", "1")
+        return resp
+    return _after_second_factor(request, session, user, next, second_factor="enrolment", recovery_codes=codes)
+
+
+@router.post("/login/password")
+def login_password(request: Request, session: DB, ticket: Annotated[str, Form()] = "",
+                   new_password: Annotated[str, Form()] = "", confirm: Annotated[str, Form()] = "",
+                   next: Annotated[str, Form()] = "/ui/") -> Response:
+    """RULES §10 rotation: the password has expired; a new one (checked like any new password) starts the session."""
+    try:
+        check_origin(request)
+        user = auth.read_signin_ticket(session, ticket, "password")
+    except ApiError as e:
+        return _login_error(request, session, e, "login.html", next=safe_next(next), username="")
+    ctx = {"next": safe_next(next), "username": user.username, "stage": "password", "ticket": ticket}
+    try:
+        if new_password != confirm:
+            raise BadRequest("两次输入的新密码不一致 / the two new passwords differ")
+        auth.set_new_password(session, user, new_password)
+    except ApiError as e:
+        return _login_error(request, session, e, "login_step.html", **ctx)
+    return _signed_in(request, session, user, next)
 
 
 @router.post("/logout")

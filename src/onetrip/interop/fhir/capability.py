@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from onetrip import __version__
-from onetrip.interop.fhir.registry import resource_types
+from onetrip.interop.fhir.registry import resource_types, system_operations
 from onetrip.kit.fhir import ResourceType
 
 
@@ -57,5 +57,7 @@ def capability_statement(base: str) -> dict:
                 "description": "OAuth2 bearer tokens from POST /auth/token (password, client_credentials)",
             },
             "resource": [resource_entry(rt) for rt in resource_types().values()],
+            "operation": [{"name": op.name, "definition": op.definition or f"urn:onetrip:op:{op.name}"}
+                          for op in system_operations()],
         }],
     }

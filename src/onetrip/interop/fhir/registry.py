@@ -16,7 +16,8 @@ from onetrip.analytics import fhir as analytics_fhir
 from onetrip.audit import fhir as audit_fhir
 from onetrip.family import fhir as family_fhir
 from onetrip.identity import fhir as identity_fhir
-from onetrip.kit.fhir import ResourceType
+from onetrip.immunization import fhir as immunization_fhir
+from onetrip.kit.fhir import Operation, ResourceType
 from onetrip.notify import fhir as notify_fhir
 from onetrip.records import fhir as records_fhir
 from onetrip.referral import fhir as referral_fhir
@@ -27,6 +28,8 @@ from onetrip.scheduling import fhir as scheduling_fhir
 PROVIDERS = (identity_fhir, registry_fhir, scheduling_fhir, records_fhir, referral_fhir, analytics_fhir,
              notify_fhir, audit_fhir)
 VARIANT_PROVIDERS = (family_fhir, referral_fhir)
+# Server-level operations (``POST [base]/$immds-forecast``): each module's ``OPERATIONS``.
+SYSTEM_OPERATION_PROVIDERS = (immunization_fhir,)
 
 
 def build(providers=PROVIDERS, variant_providers=VARIANT_PROVIDERS) -> dict[str, ResourceType]:
@@ -52,3 +55,12 @@ def resource_types() -> dict[str, ResourceType]:
 
 def bundle_types() -> set[str]:
     return {name for name, rt in resource_types().items() if rt.bundle_rank is not None}
+
+
+def system_operations(providers=SYSTEM_OPERATION_PROVIDERS) -> tuple[Operation, ...]:
+    """Operations on the whole server, not on a type (routed as ``/fhir/R4/${name}``)."""
+    ops = tuple(op for module in providers for op in module.OPERATIONS)
+    names = [op.name for op in ops]
+    if len(names) != len(set(names)):
+        raise ValueError(f"a server-level FHIR operation is declared twice: {names}")
+    return ops

@@ -11,13 +11,15 @@ from collections.abc import Collection
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.convertors import Convertor, register_url_convertor
 
 from onetrip.api.deps import DB, CurrentPrincipal
+from onetrip.api.errors import CATCH_ALL, allowed_methods
 from onetrip.interop.fhir.bundle import authorize, create_handler, process_bundle
 from onetrip.interop.fhir.capability import capability_statement
-from onetrip.interop.fhir.registry import resource_types
+from onetrip.interop.fhir.registry import resource_types, system_operations
 from onetrip.kit.errors import BadRequest, Gone, NotFound
 from onetrip.kit.fhir import (
     DATE_AND,
@@ -43,6 +45,24 @@ OptionalBody = Annotated[dict[str, Any] | None, Body(media_type=FHIR_JSON)]
 IfNoneExist = Annotated[str | None, Header()]
 IfMatch = Annotated[str | None, Header()]
 Prefer = Annotated[str | None, Header()]
+FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"  # the FHIR R4 id datatype
+Rid = Annotated[str, Path(pattern=f"^{FHIR_ID}$")]
+
+
+class _FhirId(Convertor):
+    """``{rid:fhir_id}`` matches a FHIR id only, so ``DELETE /Patient/$match`` is not a delete of a Patient
+    with id ``$match`` but a method the ``$match`` path does not serve (405)."""
+
+    regex = FHIR_ID
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("fhir_id", _FhirId())
 
 
 def fhir_response(body: dict, status: int = 200, *, location: str | None = None) -> JSONResponse:
@@ -131,7 +151,10 @@ def post_bundle(request: Request, session: DB, principal: CurrentPrincipal, body
 
 # --- per type -------------------------------------------------------------------------------------
 
-def _operation(rt: ResourceType, op: Operation) -> None:
+def _operation(rt: ResourceType | None, op: Operation) -> None:
+    """A type's operation (``/Patient/$match``), or a server-level one when ``rt`` is None (``/$immds-forecast``)."""
+    prefix, label = (f"/{rt.name}", rt.name) if rt is not None else ("", "system")
+
     def run(request: Request, session, principal: Principal, body: Any) -> JSONResponse:
         require_scope(principal, *op.scope)
         ctx = context(request, session, principal)
@@ -151,8 +174,8 @@ def _operation(rt: ResourceType, op: Operation) -> None:
 
     for method in op.methods:  # one route per method: one OpenAPI operation id each
         suffix = "" if len(op.methods) == 1 else f"_{method.lower()}"
-        router.add_api_route(f"/{rt.name}/${op.name}", endpoint, methods=[method], status_code=op.status,
-                             name=f"{rt.name}_{op.name}{suffix}", summary=f"{method} {rt.name}/${op.name}",
+        router.add_api_route(f"{prefix}/${op.name}", endpoint, methods=[method], status_code=op.status,
+                             name=f"{label}_{op.name}{suffix}", summary=f"{method} {prefix.lstrip('/')}/${op.name}",
                              description=op.doc or op.handler.__doc__ or "")
 
 
@@ -193,7 +216,7 @@ def _create(rt: ResourceType) -> None:
 
 
 def _read(rt: ResourceType) -> None:
-    def endpoint(rid: str, request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+    def endpoint(rid: Rid, request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
         ctx = context(request, session, principal)
         authorize(rt, ctx, "r")
         for v in rt.variants:
@@ -203,12 +226,12 @@ def _read(rt: ResourceType) -> None:
                     return fhir_response(out)
         return fhir_response(rt.read(ctx, rid))
 
-    router.add_api_route(f"/{rt.name}/{{rid}}", endpoint, methods=["GET"], name=f"read_{rt.name}",
+    router.add_api_route(f"/{rt.name}/{{rid:fhir_id}}", endpoint, methods=["GET"], name=f"read_{rt.name}",
                          summary=f"Read {rt.name}", description=_docs(rt.read, [v.read for v in rt.variants]))
 
 
 def _vread(rt: ResourceType) -> None:
-    def endpoint(rid: str, vid: str, request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+    def endpoint(rid: Rid, vid: str, request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
         ctx = context(request, session, principal)
         authorize(rt, ctx, "r")
         if rt.before_versions is not None:
@@ -220,41 +243,41 @@ def _vread(rt: ResourceType) -> None:
             raise Gone(f"此版本为删除 / version {vid} is a deletion")
         return fhir_response(v.content)
 
-    router.add_api_route(f"/{rt.name}/{{rid}}/_history/{{vid}}", endpoint, methods=["GET"], name=f"vread_{rt.name}",
+    router.add_api_route(f"/{rt.name}/{{rid:fhir_id}}/_history/{{vid}}", endpoint, methods=["GET"], name=f"vread_{rt.name}",
                          summary=f"Read one version of a {rt.name}")
 
 
 def _history(rt: ResourceType) -> None:
-    def endpoint(rid: str, request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
+    def endpoint(rid: Rid, request: Request, session: DB, principal: CurrentPrincipal) -> JSONResponse:
         ctx = context(request, session, principal)
         authorize(rt, ctx, "r")
         if rt.before_versions is not None:
             rt.before_versions(ctx, rid, "history")
         return fhir_response(history_bundle(ctx.base, rt.name, rid, versions.versions(session, rt.name, rid)))
 
-    router.add_api_route(f"/{rt.name}/{{rid}}/_history", endpoint, methods=["GET"], name=f"history_{rt.name}",
+    router.add_api_route(f"/{rt.name}/{{rid:fhir_id}}/_history", endpoint, methods=["GET"], name=f"history_{rt.name}",
                          summary=f"Every version of a {rt.name}, newest first")
 
 
 def _update(rt: ResourceType) -> None:
-    def endpoint(rid: str, request: Request, session: DB, principal: CurrentPrincipal, body: Resource,
+    def endpoint(rid: Rid, request: Request, session: DB, principal: CurrentPrincipal, body: Resource,
                  if_match: IfMatch = None) -> JSONResponse:
         ctx = context(request, session, principal, if_match=if_match)
         authorize(rt, ctx, "u")
         return fhir_response(rt.update(ctx, rid, body))
 
-    router.add_api_route(f"/{rt.name}/{{rid}}", endpoint, methods=["PUT"], name=f"update_{rt.name}",
+    router.add_api_route(f"/{rt.name}/{{rid:fhir_id}}", endpoint, methods=["PUT"], name=f"update_{rt.name}",
                          summary=f"Update {rt.name}", description=_docs(rt.update, []))
 
 
 def _delete(rt: ResourceType) -> None:
-    def endpoint(rid: str, request: Request, session: DB, principal: CurrentPrincipal) -> Response:
+    def endpoint(rid: Rid, request: Request, session: DB, principal: CurrentPrincipal) -> Response:
         ctx = context(request, session, principal)
         authorize(rt, ctx, "d")
         rt.delete(ctx, rid)
         return Response(status_code=204)
 
-    router.add_api_route(f"/{rt.name}/{{rid}}", endpoint, methods=["DELETE"], status_code=204,
+    router.add_api_route(f"/{rt.name}/{{rid:fhir_id}}", endpoint, methods=["DELETE"], status_code=204,
                          name=f"delete_{rt.name}", summary=f"Delete {rt.name}", description=_docs(rt.delete, []))
 
 
@@ -262,6 +285,8 @@ def _docs(primary, others: list) -> str:
     return "\n\n".join((f.__doc__ or "").strip() for f in (primary, *others) if f is not None and f.__doc__)
 
 
+for _op in system_operations():
+    _operation(None, _op)
 for _rt in resource_types().values():
     for _op in _rt.operations:
         _operation(_rt, _op)
@@ -283,14 +308,24 @@ for _rt in resource_types().values():
 
 # --- anything else (last) -------------------------------------------------------------------------
 
-@router.api_route("/{rtype}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
-@router.api_route("/{rtype}/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+ANY = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+
+@router.api_route("/{rtype}", methods=ANY, include_in_schema=False)
+@router.api_route("/{rtype}/{rest:path}", methods=ANY, include_in_schema=False)
 def unsupported(request: Request, rtype: str, rest: str = "") -> JSONResponse:
+    """405 with Allow where another route serves this path (``PUT /metadata``, ``DELETE /Patient/$match``);
+    404 where none does: an unknown type, or no such path for a known one."""
     types = resource_types()
+    allow = allowed_methods(request)
+    if allow:
+        message = types[rtype].refusals.get(request.method) if rtype in types else None
+        raise BadRequest(message or f"此操作不支持 / {request.method} is not supported here; allowed: "
+                         f"{', '.join(allow)}", status=405, code="not-supported", headers={"Allow": ", ".join(allow)})
     if rtype in types:
-        message = types[rtype].refusals.get(request.method)
-        raise BadRequest(message or f"此操作不支持 / {request.method} is not supported here for {rtype}", status=405,
-                         code="not-supported")
+        raise NotFound(f"没有此地址 / no such endpoint: {request.method} {request.url.path}")
     raise NotFound(f"不支持的资源类型 / unknown or unsupported resource type {rtype!r}; this server supports "
                    f"{', '.join(types)}", code="not-supported")
 
+
+setattr(unsupported, CATCH_ALL, True)  # not counted in Allow (api.errors.allowed_methods)
