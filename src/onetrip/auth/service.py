@@ -9,7 +9,7 @@ import secrets
 import uuid
 
 import jwt
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ from onetrip.kit.scopes import (
     scopes_for_roles,
 )
 from onetrip.registry.models import LoginThrottle, RecoveryCode, SystemClient, User, UserSession
-from onetrip.rules.service import rule_values
+from onetrip.rules.service import cached_rule_values, rule_values
 
 CHINA_TIME = LOCAL_TZ
 
@@ -522,6 +522,12 @@ _CLIENT = DriverStatement(select(SystemClient.id, SystemClient.name, SystemClien
                            .where(SystemClient.id == bindparam("id")))
 
 
+_SESSION_USER = DriverStatement(
+    select(UserSession.user_id, UserSession.last_seen_at, UserSession.ended_at, User.id, User.username,
+           User.organization_id, User.roles, User.active)
+    .outerjoin(User, User.id == UserSession.user_id).where(UserSession.id == bindparam("sid")))
+
+
 def principal_from_token(session: Session, token: str, *, source: str = "api", address: str | None = None) -> Principal:
     """Verify signature and expiry; for users also the server-side session (logout, idle timeout)."""
     s = get_settings()
@@ -541,20 +547,22 @@ def principal_from_token(session: Session, token: str, *, source: str = "api", a
                          network_address=address, raw_scope=claims.get("scope") or "")
     if claims["typ"] != "user" or not claims.get("sid"):
         raise Unauthorized("令牌无效 / invalid token")
-    us = session.get(UserSession, claims["sid"])
+    # The session and its user in one statement, as plain values (every signed-in request; issue 26).
+    us = _SESSION_USER.first(session, {"sid": claims["sid"]})
     now = utcnow()
     if us is None or us.user_id != claims["sub"] or us.ended_at is not None:
         raise Unauthorized("会话已结束，请重新登录 / session ended: sign in again")
-    idle = security_policy(session).get("idle_timeout_minutes", 30)
+    idle = int(cached_rule_values(session, "security").get("idle_timeout_minutes", 30))
     if is_idle(us.last_seen_at, now, idle):
-        us.ended_at, us.end_reason = now, "idle-timeout"
+        ended = session.get(UserSession, claims["sid"])
+        ended.ended_at, ended.end_reason = now, "idle-timeout"
         raise _IdleTimeout(f"超过{idle}分钟未操作，请重新登录 / signed out after {idle} minutes idle")
-    user = session.get(User, us.user_id)
-    if user is None or not user.active:
+    if us.id is None or not us.active:
         raise Unauthorized("用户已停用 / user disabled")
     if (now - us.last_seen_at).total_seconds() > 30:  # keep writes rare; 30 s is far below any timeout
-        us.last_seen_at = now
-    p = principal_for_user(user, us.id, scope=claims.get("scope") or None, source=source, address=address)
+        session.execute(update(UserSession).where(UserSession.id == claims["sid"]).values(last_seen_at=now))
+    # the row has the User attributes principal_for_user reads (id, username, organization_id, roles)
+    p = principal_for_user(us, claims["sid"], scope=claims.get("scope") or None, source=source, address=address)
     return p
 
 
