@@ -26,6 +26,8 @@ from onetrip.db.session import make_engine
 from onetrip.family.endpoints import devices_router as family_devices_router
 from onetrip.family.endpoints import router as family_api_router
 from onetrip.family.web import router as family_web_router
+from onetrip.immunization.endpoints import router as immunization_api_router
+from onetrip.immunization.web import router as immunization_web_router
 from onetrip.interop.fhir.router import router as fhir_router
 from onetrip.kit.errors import Forbidden
 from onetrip.kit.principal import Principal
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.include_router(family_api_router)  # /api/family
     app.include_router(family_devices_router)  # /api/devices/readings
     app.include_router(referral_api_router)  # /api/referrals
+    app.include_router(immunization_api_router)  # /api/immunization: stock, inbound, the vaccination desk
     app.include_router(recognition_api_router)  # /api/recognition/check, /decisions
     app.include_router(recognition_cds_router)  # CDS Hooks: /cds-services
     app.include_router(notify_api_router)  # /api/notify: webhooks, delivery log, redeliver
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.include_router(web_mpi_router)
     app.include_router(scheduling_web_router)
     app.include_router(referral_web_router)  # /ui/referrals
+    app.include_router(immunization_web_router)  # /ui/immunization: the vaccination desk, observation
     app.include_router(family_web_router)  # /ui/family
     app.include_router(web_records_router)  # results timeline, HL7 inbox
     app.include_router(notify_web_router)  # /ui/notify

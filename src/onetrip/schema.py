@@ -87,4 +87,13 @@ from onetrip.family.models import (  # noqa: F401
 )
 
 # isort: split
-from onetrip.immunization.models import ScheduleDose  # noqa: F401 — issue 20: the immunisation schedule
+from onetrip.immunization.models import (  # noqa: F401 — issue 20: schedule, vaccines, trace codes, vaccinations
+    ColdChainAlarm,
+    Fridge,
+    ScheduleDose,
+    TemperatureReading,
+    Vaccination,
+    VaccineLot,
+    VaccinePackage,
+    VaccineProduct,
+)

@@ -29,6 +29,7 @@ READS_OVER_POST = {
 # Fields the schema cannot describe well enough (patterns), per route: laid over the generated body.
 BODIES: dict[tuple[str, str], dict] = {
     ("POST", "/api/scheduling/resources/{resource_id}/templates"): {"start_time": "08:00", "end_time": "12:00"},
+    ("POST", "/api/immunization/inbound"): {"trace_codes": ["12345678901234567890"]},  # R6.6: 20 characters
     ("POST", "/fhir/R4"): {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": {"resourceType": "Patient", "name": [{"text": "王五"}]},
          "request": {"method": "POST", "url": "Patient"}}]},

@@ -14,10 +14,26 @@ import datetime as dt
 from typing import Any
 
 from onetrip.immunization import service
+from onetrip.immunization.codes import VACCINES
 from onetrip.immunization.forecast import COMPLETE, DUE, OVERDUE, Dose, SeriesForecast
 from onetrip.kit.clock import LOCAL_TZ
 from onetrip.kit.errors import BadRequest, Gone, NotFound
-from onetrip.kit.fhir import MAX_DATE, MIN_DATE, Context, Created, Operation, ref_id, require_scope
+from onetrip.kit.fhir import (
+    MAX_DATE,
+    MIN_DATE,
+    Context,
+    Created,
+    Operation,
+    Page,
+    ResourceType,
+    date_search,
+    instant,
+    meta,
+    params,
+    parse_date,
+    ref_id,
+    require_scope,
+)
 
 VACCINE_SYSTEM = "http://onetrip.example/CodeSystem/nip-vaccine"
 STATUS_SYSTEM = "http://onetrip.example/CodeSystem/immds-forecast-status"
@@ -28,23 +44,6 @@ EARLIEST, DUE_DATE, LATEST = "30981-5", "30980-7", "59777-3"
 DATE_CRITERIA = ((EARLIEST, "Earliest date to give"), (DUE_DATE, "Date vaccine due"),
                  (LATEST, "Latest date to give immunization"))
 
-# The CodeSystem nip-vaccine: the RULES §6 abbreviations (docs/immunization.md holds the definition).
-VACCINES: dict[str, tuple[str, str]] = {
-    "HepB": ("乙肝疫苗", "hepatitis B vaccine"),
-    "BCG": ("卡介苗", "BCG vaccine"),
-    "IPV": ("脊灰灭活疫苗", "inactivated poliovirus vaccine"),
-    "bOPV": ("二价脊灰减毒活疫苗", "bivalent oral poliovirus vaccine (types 1 and 3)"),
-    "DTaP": ("百白破疫苗", "diphtheria, tetanus and acellular pertussis vaccine"),
-    "DT": ("白破疫苗", "diphtheria and tetanus vaccine"),
-    "MPSV-A": ("A群流脑多糖疫苗", "meningococcal polysaccharide vaccine group A"),
-    "MPSV-AC": ("A群C群流脑多糖疫苗", "meningococcal polysaccharide vaccine groups A and C"),
-    "MMR": ("麻腮风疫苗", "measles, mumps and rubella vaccine"),
-    "JE-L": ("乙脑减毒活疫苗", "Japanese encephalitis vaccine, live attenuated"),
-    "JE-I": ("乙脑灭活疫苗", "Japanese encephalitis vaccine, inactivated"),
-    "HepA-L": ("甲肝减毒活疫苗", "hepatitis A vaccine, live attenuated"),
-    "HepA-I": ("甲肝灭活疫苗", "hepatitis A vaccine, inactivated"),
-    "HPV2": ("双价人乳头瘤病毒疫苗", "bivalent human papillomavirus vaccine"),
-}
 GENDERS = ("male", "female", "other", "unknown")
 COUNTED = ("completed",)  # entered-in-error and not-done doses are not doses
 SKIPPED = ("entered-in-error", "not-done")
@@ -243,3 +242,137 @@ OPERATIONS = (
     Operation("immds-forecast", immds_forecast, scope=("ImmunizationRecommendation", "r"), body="any",
               definition=IMMDS_DEFINITION),
 )
+
+
+# --- Immunization and ImmunizationRecommendation (issue 20 point 7) -----------------------------------------
+
+TRACE_SYSTEM = "http://onetrip.example/NamingSystem/vaccine-trace-code"  # R6.6 20-character trace code
+SITE_SYSTEM = "http://onetrip.example/CodeSystem/vaccination-site"
+ROUTE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
+ROUTES = {"IM": ("IM", "Injection, intramuscular"), "SC": ("SQ", "Injection, subcutaneous"),
+          "ID": ("IDINJ", "Injection, intradermal"), "PO": ("PO", "Swallow, oral")}
+PERFORMER_FUNCTION = "http://terminology.hl7.org/CodeSystem/v2-0443"
+IMMUNIZATION_PARAMS = params(("patient", "reference"), ("date", "date"), ("vaccine-code", "token"),
+                             ("status", "token"))
+RECOMMENDATION_PARAMS = params(("patient", "reference"), ("date", "date"))
+
+
+def immunization(v: Any) -> dict:
+    """One vaccination record as FHIR Immunization (R6.6: vaccine, holder, trace code, lot, expiry, time,
+    vaccinator, recipient; site and route)."""
+    zh, en = VACCINES.get(v.vaccine_code, (v.vaccine_code, v.vaccine_code))
+    route, route_display = ROUTES.get(v.route, (v.route, v.route))
+    out: dict[str, Any] = {
+        "resourceType": "Immunization", "id": v.id, "meta": meta(1, v.updated_at),
+        "identifier": [{"system": TRACE_SYSTEM, "value": v.trace_code}],
+        "status": v.status,
+        "vaccineCode": {"coding": [_coding(VACCINE_SYSTEM, v.vaccine_code, en)], "text": zh},
+        "patient": {"reference": f"Patient/{v.patient_record_id}"},
+        "occurrenceDateTime": instant(v.occurred_at),
+        "recorded": instant(v.created_at),
+        "primarySource": True,
+        "location": {"reference": f"Organization/{v.organization_id}"},
+        "manufacturer": {"display": v.holder},
+        "lotNumber": v.lot_number,
+        "expirationDate": v.expiry.isoformat(),
+        "site": {"coding": [_coding(SITE_SYSTEM, v.site)], "text": v.site},
+        "route": {"coding": [_coding(ROUTE_SYSTEM, route, route_display)]},
+        "performer": [
+            {"function": {"coding": [_coding(PERFORMER_FUNCTION, "AP", "Administering Provider")]},
+             "actor": {"display": v.vaccinator_name}},
+            {"actor": {"reference": f"Organization/{v.organization_id}"}},
+        ],
+        "protocolApplied": [{"doseNumberPositiveInt": v.dose_number}],
+    }
+    if v.status == "entered-in-error" and v.error_reason:
+        out["note"] = [{"text": v.error_reason}]
+    return out
+
+
+def read_immunization(ctx: Context, rid: str) -> dict:
+    """A vaccination record (access: the clinic that gave it, or the access policy; audited)."""
+    return immunization(service.get_vaccination(ctx.session, ctx.principal, rid))
+
+
+def _patient_param(raw: dict[str, str]) -> str | None:
+    value = raw.get("patient")
+    if value is None:
+        return None
+    rid = value.split("/")[-1]
+    if not rid:
+        raise _bad("patient 须为 Patient/{id}", "patient must be Patient/{id} or an id", "patient")
+    return rid
+
+
+def search_immunizations(ctx: Context, raw: dict[str, str], count: int, offset: int) -> Page:
+    """patient (every clinic's records of that person, through the access policy), date, vaccine-code
+    (``code`` or ``system|code``), status; without patient the caller's clinic."""
+    codes = None
+    if raw.get("vaccine-code"):
+        codes = []
+        for token in raw["vaccine-code"].split(","):
+            system, _, code = token.rpartition("|")
+            if system and system != VACCINE_SYSTEM:
+                raise _bad(f"vaccine-code 的系统须为 {VACCINE_SYSTEM}", f"vaccine-code system must be {VACCINE_SYSTEM}",
+                           "vaccine-code")
+            codes.append(code)
+    when = date_search(raw["date"], "date") if raw.get("date") else None
+    rows, more = service.search_vaccinations(ctx.session, ctx.principal, patient_id=_patient_param(raw),
+                                             vaccine_codes=codes, when=when, count=count, offset=offset,
+                                             query=ctx.query)
+    if raw.get("status"):
+        wanted = set(raw["status"].split(","))
+        rows = [v for v in rows if v.status in wanted]
+    return Page([immunization(v) for v in rows], more)
+
+
+def search_recommendations(ctx: Context, raw: dict[str, str], count: int, offset: int) -> Page:
+    """``ImmunizationRecommendation?patient=`` for a registered child: the forecast over the recorded doses
+    (today, or ``date=YYYY-MM-DD``). Computed, not stored."""
+    rid = _patient_param(raw)
+    if rid is None:  # computed per child: nothing to list without one (the façade's contract: a search answers)
+        return Page([], False)
+    assessed = None
+    if raw.get("date"):
+        prefix, assessed = parse_date(raw["date"], "date")
+        if prefix != "eq":
+            raise _bad("date 只接受某一天", "date takes one day (YYYY-MM-DD), no prefix", "date")
+    try:
+        child, assessed, forecasts = service.registered_forecast(ctx.session, ctx.principal, rid, assessed)
+    except (NotFound, Gone):
+        return Page([], False)
+    if child.birth > assessed:
+        raise _bad("出生日期晚于评估日期", "the patient's birth date is after date", "date")
+    return Page([_recommendation(rid, child, assessed, forecasts)] if count and offset == 0 else [], False)
+
+
+def _recommendation(rid: str, child: service.Child, assessed: dt.date, forecasts: list[SeriesForecast]) -> dict:
+    rec = recommendation(assessed, child, None, forecasts)
+    rec["id"] = f"{rid}-{assessed:%Y%m%d}"
+    return rec
+
+
+def read_recommendation(ctx: Context, rid: str) -> dict:
+    """``ImmunizationRecommendation/{patient id}-{YYYYMMDD}``: the search's result read again (recomputed)."""
+    record_id, _, day = rid.rpartition("-")
+    try:
+        assessed = dt.datetime.strptime(day, "%Y%m%d").date()
+    except ValueError:
+        raise NotFound("ImmunizationRecommendation 不存在 / ImmunizationRecommendation not found: ids are "
+                       "{patient id}-{YYYYMMDD}") from None
+    if not record_id or not MIN_DATE <= assessed <= MAX_DATE:
+        raise NotFound("ImmunizationRecommendation 不存在 / ImmunizationRecommendation not found")
+    child, assessed, forecasts = service.registered_forecast(ctx.session, ctx.principal, record_id, assessed)
+    if child.birth > assessed:
+        raise NotFound("ImmunizationRecommendation 不存在 / ImmunizationRecommendation not found (before birth)")
+    return _recommendation(record_id, child, assessed, forecasts)
+
+
+RESOURCES = [
+    ResourceType("Immunization", read=read_immunization, search=search_immunizations,
+                 search_params=IMMUNIZATION_PARAMS,
+                 doc="Vaccinations given at the clinics' desks (issue 20): lot, expiry, trace code, performer, site, "
+                     "route; entered-in-error records kept."),
+    ResourceType("ImmunizationRecommendation", read=read_recommendation, search=search_recommendations, search_params=RECOMMENDATION_PARAMS,
+                 doc="The national-programme forecast of a registered child over the recorded doses (issue 20)."),
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onetrip.db.base import Base, IdMixin, JSONVariant, TimestampMixin
@@ -37,3 +37,111 @@ class ScheduleDose(IdMixin, TimestampMixin, Base):
     citation: Mapped[str | None] = mapped_column(String(255))
     note: Mapped[str | None] = mapped_column(Text)
     updated_by: Mapped[str] = mapped_column(String(64), default="seed")
+
+
+# --- Vaccines and traceability (issue 20 point 2; RULES R6.6) -------------------------------------------------
+
+LOT_STATUSES = ("available", "quarantined", "expired")
+VACCINATION_STATUSES = ("completed", "entered-in-error")
+
+
+class Fridge(IdMixin, TimestampMixin, Base):
+    """A vaccine refrigerator (or freezer) of a clinic: where packages are kept; the cold chain (R6.7) watches it."""
+
+    __tablename__ = "imm_fridge"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64), doc="as labelled in the clinic, e.g. 冷藏柜1")
+    frozen: Mapped[bool] = mapped_column(default=False, doc="R6.7: a freezer (≤ −20 °C) rather than 2–8 °C")
+    sensor_key_hash: Mapped[str | None] = mapped_column(String(64), doc="sha256 of the sensor's key (shown once)")
+
+
+class VaccineProduct(IdMixin, TimestampMixin, Base):
+    """A vaccine product: what the marketing-authorisation holder (上市许可持有人) sells in one specification."""
+
+    __tablename__ = "imm_vaccine_product"
+    __table_args__ = (UniqueConstraint("vaccine_code", "name", "holder", "specification"),)
+    vaccine_code: Mapped[str] = mapped_column(String(16), doc="CodeSystem nip-vaccine (the forecaster's codes)")
+    name: Mapped[str] = mapped_column(String(128))
+    holder: Mapped[str] = mapped_column(String(128), doc="R6.6 marketing-authorisation holder")
+    specification: Mapped[str] = mapped_column(String(64), doc="e.g. 0.5 mL/支")
+    doses_per_package: Mapped[int] = mapped_column(doc="doses in the smallest package (one trace code)")
+
+
+class VaccineLot(IdMixin, TimestampMixin, Base):
+    """One lot (批号) of a product, with its expiry; quarantined lots (cold-chain excursion) cannot be used."""
+
+    __tablename__ = "imm_vaccine_lot"
+    __table_args__ = (UniqueConstraint("product_id", "lot_number"),)
+    product_id: Mapped[str] = mapped_column(ForeignKey("imm_vaccine_product.id"), index=True)
+    lot_number: Mapped[str] = mapped_column(String(64))
+    expiry: Mapped[dt.date] = mapped_column(doc="R6.6: usable through this day")
+    status: Mapped[str] = mapped_column(String(16), default="available", doc="available | quarantined | expired")
+    status_note: Mapped[str | None] = mapped_column(Text)
+
+
+class VaccinePackage(IdMixin, TimestampMixin, Base):
+    """The smallest package, identified by its 20-character trace code (追溯码, R6.6); one scan uses one dose."""
+
+    __tablename__ = "imm_vaccine_package"
+    __table_args__ = (CheckConstraint("doses_left >= 0 AND doses_left <= doses_total", name="doses_in_range"),)
+    trace_code: Mapped[str] = mapped_column(String(20), unique=True)
+    lot_id: Mapped[str] = mapped_column(ForeignKey("imm_vaccine_lot.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True, doc="the clinic")
+    fridge_id: Mapped[str | None] = mapped_column(ForeignKey("imm_fridge.id"), index=True)
+    doses_total: Mapped[int] = mapped_column()
+    doses_left: Mapped[int] = mapped_column(doc="decremented by a conditional UPDATE per recorded dose")
+    received_at: Mapped[dt.datetime] = mapped_column()
+    inbound_ref: Mapped[str | None] = mapped_column(String(64), doc="the county CDC's delivery number")
+
+
+class Vaccination(IdMixin, TimestampMixin, Base):
+    """A dose given (R6.6 record: vaccine, holder, trace code, lot, expiry, time, vaccinator, recipient). Never
+    deleted: a wrong record is marked entered-in-error with the reason (kept ≥ 5 years after expiry)."""
+
+    __tablename__ = "imm_vaccination"
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True, doc="the recipient")
+    patient_record_id: Mapped[str] = mapped_column(ForeignKey("patient_record.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True, doc="the clinic")
+    vaccine_code: Mapped[str] = mapped_column(String(16), index=True)
+    dose_number: Mapped[int] = mapped_column(doc="within the series (the forecaster's dose number)")
+    product_id: Mapped[str] = mapped_column(ForeignKey("imm_vaccine_product.id"))
+    holder: Mapped[str] = mapped_column(String(128))
+    package_id: Mapped[str] = mapped_column(ForeignKey("imm_vaccine_package.id"), index=True)
+    trace_code: Mapped[str] = mapped_column(String(20), index=True)
+    lot_number: Mapped[str] = mapped_column(String(64))
+    expiry: Mapped[dt.date] = mapped_column()
+    occurred_at: Mapped[dt.datetime] = mapped_column(index=True)
+    vaccinator_id: Mapped[str] = mapped_column(String(64))
+    vaccinator_name: Mapped[str] = mapped_column(String(128))
+    site: Mapped[str] = mapped_column(String(32), doc="e.g. left-deltoid, right-thigh, oral")
+    route: Mapped[str] = mapped_column(String(16), doc="IM, SC, ID, PO")
+    status: Mapped[str] = mapped_column(String(24), default="completed", doc="completed | entered-in-error")
+    error_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class TemperatureReading(IdMixin, TimestampMixin, Base):
+    """One temperature of a fridge: from its sensor or the manual morning/afternoon record (R6.7)."""
+
+    __tablename__ = "imm_temperature"
+    fridge_id: Mapped[str] = mapped_column(ForeignKey("imm_fridge.id"), index=True)
+    measured_at: Mapped[dt.datetime] = mapped_column(index=True)
+    celsius: Mapped[float] = mapped_column()
+    source: Mapped[str] = mapped_column(String(8), doc="sensor | manual")
+    recorded_by: Mapped[str | None] = mapped_column(String(64), doc="the user of a manual record")
+    excursion: Mapped[bool] = mapped_column(default=False, doc="outside the fridge's range (R6.7)")
+
+
+class ColdChainAlarm(IdMixin, TimestampMixin, Base):
+    """An excursion: the fridge's lots are quarantined until a person releases them with a note (R6.7)."""
+
+    __tablename__ = "imm_cold_chain_alarm"
+    fridge_id: Mapped[str] = mapped_column(ForeignKey("imm_fridge.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    reading_id: Mapped[str] = mapped_column(ForeignKey("imm_temperature.id"))
+    celsius: Mapped[float] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="open", doc="open | released")
+    lot_ids: Mapped[list[str]] = mapped_column(JSONVariant, default=list, doc="the lots this alarm quarantined")
+    released_at: Mapped[dt.datetime | None] = mapped_column()
+    released_by: Mapped[str | None] = mapped_column(String(128))
+    release_note: Mapped[str | None] = mapped_column(Text)

@@ -61,7 +61,7 @@ _RESULTS = "user/DiagnosticReport.rs user/Observation.rs user/ImagingStudy.rs us
 _FAMILY = ("user/CareTeam.crs user/Contract.crus user/CarePlan.crus user/MedicationRequest.crus user/Device.crs "
            "user/Observation.c user/MeasureReport.r")
 _REFERRAL = "user/Task.crus"  # referral workflow (issue 6): actions on the referral Task
-_IMMUNIZATION = "user/ImmunizationRecommendation.r"  # immunisation forecast (issue 20): $immds-forecast
+_IMMUNIZATION = "user/ImmunizationRecommendation.rs user/Immunization.rs"  # issue 20: forecast, records
 ROLE_SCOPES: dict[str, str] = {
     "admin": "user/*.cruds",
     "clinician": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS} {_REFERRAL} {_IMMUNIZATION}",
@@ -70,7 +70,7 @@ ROLE_SCOPES: dict[str, str] = {
                  "user/ServiceRequest.crs",
     "family_doctor": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS} {_FAMILY} {_REFERRAL} "
                      f"{_IMMUNIZATION}",
-    "vaccinator": f"user/Patient.crus {_DIRECTORY} {_IMMUNIZATION}",
+    "vaccinator": f"user/Patient.crus {_DIRECTORY} {_IMMUNIZATION} user/Immunization.c",  # the desk records
     # Bureau managers work with aggregates and the directory, not with individual records.
     # MeasureReport: indicator values and report forms (issue 8 cockpit); c/u: generate and replace the forms.
     "bureau_manager": "user/Organization.rs user/Practitioner.rs user/MeasureReport.crus",

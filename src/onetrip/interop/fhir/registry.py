@@ -26,7 +26,7 @@ from onetrip.scheduling import fhir as scheduling_fhir
 
 # The order of the CapabilityStatement.
 PROVIDERS = (identity_fhir, registry_fhir, scheduling_fhir, records_fhir, referral_fhir, analytics_fhir,
-             notify_fhir, audit_fhir)
+             notify_fhir, audit_fhir, immunization_fhir)
 VARIANT_PROVIDERS = (family_fhir, referral_fhir)
 # Server-level operations (``POST [base]/$immds-forecast``): each module's ``OPERATIONS``.
 SYSTEM_OPERATION_PROVIDERS = (immunization_fhir,)
