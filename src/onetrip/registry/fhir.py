@@ -56,6 +56,9 @@ def create_organization(ctx: Context, body: dict) -> Created:
     fields = organization_from_fhir(body)
     if ctx.if_none_exist:
         raw = check_params(parse_qsl(ctx.if_none_exist), {p.name for p in ORG_PARAMS}, "Organization")
+        if not raw.get("identifier") and not raw.get("name"):  # no criteria would match every institution
+            raise BadRequest("If-None-Exist 须给出 identifier 或 name / If-None-Exist needs identifier or name, "
+                             "e.g. identifier=urn:onetrip:sid:org-code|H001")
         rows, _ = registry.search_organizations(ctx.session, identifier=raw.get("identifier"), name=raw.get("name"),
                                                 count=2)
         if len(rows) > 1:

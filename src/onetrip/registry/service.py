@@ -32,8 +32,12 @@ def validate_org_fields(code: str, name: str, org_type: str, grade: str | None, 
     problems = []
     if not code or not code.replace("-", "").isalnum():
         problems.append(("code", "机构代码只能包含字母、数字和- / code may use letters, digits and -"))
+    elif len(code) > 32:  # the columns' widths: PostgreSQL refused longer values, SQLite stored them
+        problems.append(("code", "机构代码最长 32 个字符 / the code may be 32 characters at most"))
     if not name.strip():
         problems.append(("name", "机构名称不能为空 / name is required"))
+    elif len(name.strip()) > 128:
+        problems.append(("name", "机构名称最长 128 个字 / the name may be 128 characters at most"))
     if org_type not in OrgType.__members__:
         problems.append(("type", f"机构类型无效 / unknown type {org_type!r}: {', '.join(OrgType.__members__)}"))
     if grade is not None and grade not in GRADES:
@@ -153,6 +157,8 @@ def create_practitioner(session: Session, principal: Principal, *, name: str, or
     clean_name = normalize_name(name or "")
     if not clean_name:
         problems.append(("name", "姓名不能为空 / name is required"))
+    elif len(clean_name) > 64:  # the column's width: PostgreSQL refused it, SQLite stored it
+        problems.append(("name", "姓名最长 64 个字 / the name may be 64 characters at most"))
     try:
         sex_code = normalize_sex(sex)
     except IdentifierError as e:
@@ -167,7 +173,7 @@ def create_practitioner(session: Session, principal: Principal, *, name: str, or
         problems.append(("organization", "机构不存在 / organization not found"))
     if problems:
         raise BadRequest("；".join(m for _, m in problems), expression=[f for f, _ in problems])
-    pr = Practitioner(name=clean_name, name_pinyin=name_pinyin(clean_name), sex=sex_code, title=title,
+    pr = Practitioner(name=clean_name, name_pinyin=name_pinyin(clean_name)[:128], sex=sex_code, title=title,
                       qualification=qualification, licence_no=licence_no, phone=phone, staff_no=staff_no,
                       organization_id=organization_id, department_id=department_id, active=active)
     session.add(pr)
