@@ -9,11 +9,13 @@ PostgreSQL fails the run; elsewhere its half is skipped with a notice.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,37 +115,43 @@ class Database:
         return self.factory()
 
 
+@contextlib.contextmanager
+def template_copy(db_kind: str, request, directory: Path, prefix: str = "onetrip_t") -> Iterator[str]:
+    """The URL of a new copy of the migrated template database (a copied SQLite file in ``directory``, or a
+    PostgreSQL database created from the template and dropped afterwards)."""
+    if db_kind == "sqlite":
+        path = directory / "test.db"
+        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    tpl_name = request.getfixturevalue("_pg_template")
+    if tpl_name.startswith("PostgreSQL half skipped"):
+        pytest.skip(tpl_name)
+    name = f"{prefix}_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl_name}"'))
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
 def db(db_kind, request, tmp_path_factory) -> Database:
     """A fresh, migrated database for this test module, with the default rule values seeded."""
     from onetrip.rules.service import seed_rules
 
-    admin = None
-    if db_kind == "sqlite":
-        tpl: Path = request.getfixturevalue("_sqlite_template")
-        path = tmp_path_factory.mktemp("db") / "test.db"
-        shutil.copy(tpl, path)
-        url = f"sqlite:///{path}"
-    else:
-        tpl_name = request.getfixturevalue("_pg_template")
-        if tpl_name.startswith("PostgreSQL half skipped"):
-            pytest.skip(tpl_name)
-        name = f"onetrip_t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-        admin = create_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl_name}"'))
-        url = PG_URL.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
-    with factory() as s:
-        seed_rules(s)
-        s.commit()
-    yield Database(db_kind, url, engine, factory)
-    engine.dispose()
-    if admin is not None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with template_copy(db_kind, request, tmp_path_factory.mktemp("db")) as url:
+        engine = make_engine(url)
+        factory = sessionmaker(bind=engine, expire_on_commit=False)
+        with factory() as s:
+            seed_rules(s)
+            s.commit()
+        yield Database(db_kind, url, engine, factory)
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,10 @@ import gzip
 import hashlib
 import hmac
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import sessionmaker
 
@@ -39,7 +36,7 @@ from onetrip.audit.models import AuditChainHead, AuditEvent
 from onetrip.config import Environment, Settings, get_settings
 from onetrip.db.session import make_engine
 from onetrip.kit.principal import cli_principal
-from tests.conftest import PG_URL, Database, _pg_admin_url
+from tests.conftest import Database, template_copy
 
 K1 = base64.b64encode(hashlib.sha256(b"test key one").digest()).decode()
 K2 = base64.b64encode(hashlib.sha256(b"test key two").digest()).decode()
@@ -60,27 +57,10 @@ def _keys():
 @pytest.fixture
 def fresh(db_kind, request, tmp_path):
     """A fresh migrated database for one test (a copy of the session's template)."""
-    admin = name = None
-    if db_kind == "sqlite":
-        path = tmp_path / "audit.db"
-        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
-        url = f"sqlite:///{path}"
-    else:
-        tpl = request.getfixturevalue("_pg_template")
-        if tpl.startswith("PostgreSQL half skipped"):
-            pytest.skip(tpl)
-        name = f"onetrip_at_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"'))
-        url = PG_URL.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    yield Database(db_kind, url, engine, sessionmaker(bind=engine, expire_on_commit=False))
-    engine.dispose()
-    if admin is not None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with template_copy(db_kind, request, tmp_path, prefix="onetrip_at") as url:
+        engine = make_engine(url)
+        yield Database(db_kind, url, engine, sessionmaker(bind=engine, expire_on_commit=False))
+        engine.dispose()
 
 
 def _write(db, tag: str, n: int = 4) -> tuple[int, list[int]]:
