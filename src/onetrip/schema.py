@@ -88,8 +88,12 @@ from onetrip.family.models import (  # noqa: F401
 
 # isort: split
 from onetrip.immunization.models import (  # noqa: F401 — issue 20: schedule, vaccines, trace codes, vaccinations
+    AefiReport,
     ColdChainAlarm,
     Fridge,
+    Invitation,
+    Programme,
+    Reminder,
     ScheduleDose,
     TemperatureReading,
     Vaccination,

@@ -18,6 +18,7 @@ from onetrip.immunization.schemas import RecordIn
 from onetrip.kit import clock
 from onetrip.kit.errors import Conflict
 from onetrip.kit.principal import cli_principal
+from onetrip.outbox.models import OutboxEvent
 from tests.factories import auth, register_patient, token
 
 API = "/api/immunization"
@@ -205,6 +206,28 @@ def test_entered_in_error_no_longer_counts(client, vac, world, db):
     assert v["ok"] and v["dose_number"] == 1  # dose 1 is due again
     again = client.post(f"{API}/vaccinations/{rec['id']}/entered-in-error", headers=vac, json={"reason": "再次"})
     assert again.status_code == 409
+    with db.session() as s:
+        events = s.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_id == rec["id"])
+                           .order_by(OutboxEvent.id)).all()
+    assert [(e.event_type, e.payload.get("source")) for e in events] == [
+        ("immunization.recorded", "desk"), ("immunization.entered_in_error", None)]
+    assert events[0].person_id == events[1].person_id and events[0].payload["vaccine_code"] == "HepB"
+
+
+def test_observation_board_with_several_children_audits_each(client, vac, world, db):
+    kids = [child(db, world), child(db, world)]
+    tc = inbound(client, vac, world, n=2)["codes"]
+    recs = [record(client, vac, k, c).json()["id"] for k, c in zip(kids, tc, strict=True)]
+    r = client.get(f"{API}/desk/observation", headers=vac)
+    assert r.status_code == 200, r.text
+    assert set(recs) <= {b["vaccination_id"] for b in r.json()}
+    page = client.get("/ui/immunization/observation", headers=vac)
+    assert page.status_code == 200, page.text[:300]
+    with db.session() as s:
+        persons = set(s.scalars(select(OutboxEvent.person_id).where(OutboxEvent.aggregate_id.in_(recs))))
+        audited = set(s.scalars(select(AuditEvent.entity_person_id)
+                                .where(AuditEvent.entity_what == "Immunization?observation")))
+    assert len(persons) == 2 and persons <= audited
 
 
 def test_unknown_child_is_a_clear_404(client, vac):

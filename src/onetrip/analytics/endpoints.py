@@ -5,12 +5,13 @@ forms is a write (``MeasureReport.c``, ``.u`` to replace)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from onetrip.analytics import cockpit as cockpit_mod
+from onetrip.analytics import coverage as coverage_mod
 from onetrip.analytics import reports, service
 from onetrip.analytics.indicators import INDICATORS
 from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
@@ -94,3 +95,38 @@ def download_report(report_id: str, session: DB, principal: CurrentPrincipal) ->
     require_scope(principal, "MeasureReport", "r")
     r = reports.get(session, report_id)
     return reports.file_response(r)
+
+
+CohortCut = Literal["year", "month"]  # how cohorts are cut without a cohort filter
+# A birth year (2025) or month (2025-03), as the cohorts the panel draws.
+Cohort = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{3}(-(0[1-9]|1[0-2]))?$", max_length=7)]
+Township = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]  # no control characters
+
+
+def _coverage_reader(principal) -> None:
+    """Coverage figures: MeasureReport read and, for a user, the bureau-manager or admin role (as the page)."""
+    require_scope(principal, "MeasureReport", "r")
+    if principal.kind == "user" and not (principal.roles & REPORT_ROLES):
+        raise Forbidden("接种率仅对卫健局管理人员和管理员开放 / vaccination coverage is for bureau managers and admins")
+
+
+@router.get("/coverage")
+def coverage(session: DB, principal: CurrentPrincipal, date: Annotated[dt.date | None, SERVICE_DATE] = None,
+             cohort: Cohort = None, township: Township = None, by: CohortCut = "year") -> dict:
+    """累计接种率 and 及时接种率 per vaccine dose × township × birth cohort on ``date`` (default today), each with
+    numerator and denominator; ``cohort`` a birth year (2025) or month (2025-03), ``township`` a name or
+    ``unknown``; ``by`` year or month (how cohorts are cut without a cohort filter)."""
+    _coverage_reader(principal)
+    return coverage_mod.panel(session, assessed=date or local_date(utcnow()), cohort=cohort, township=township,
+                              by=by)
+
+
+@router.get("/coverage/export")
+def coverage_export(session: DB, principal: CurrentPrincipal, date: Annotated[dt.date | None, SERVICE_DATE] = None,
+                    cohort: Cohort = None, township: Township = None, by: CohortCut = "year",
+                    format: Literal["xlsx", "csv"] = "xlsx") -> Response:
+    """The coverage report form (xlsx or csv) for the same parameters."""
+    _coverage_reader(principal)
+    data = coverage_mod.panel(session, assessed=date or local_date(utcnow()), cohort=cohort, township=township,
+                              by=by)
+    return coverage_mod.export(data, format)

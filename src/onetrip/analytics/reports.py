@@ -81,14 +81,17 @@ def _change_text(r: dict) -> str:
     return f"{c * 100:+.2f}%" if r["change_kind"] == "relative" else f"{c * 100:+.2f} 个百分点 pp"
 
 
-def to_xlsx(title: str, subtitle: str, rows: list[dict]) -> bytes:
+BORDER = Border(left=Side(style="thin", color="000000"), right=Side(style="thin", color="000000"),
+                top=Side(style="thin", color="000000"), bottom=Side(style="thin", color="000000"))
+
+
+def form_sheet(sheet_title: str, title: str, subtitle: str, headers: tuple[str, ...]) -> tuple[Workbook, Any, str]:
+    """A report form's workbook: row 1 the title, row 2 the subtitle (right), row 3 the column headers; rows
+    from 4 are the caller's. Returns the workbook, its sheet and the last column's letter."""
     wb = Workbook()
     ws = wb.active
-    ws.title = "指标 Indicators"
-    thin = Side(style="thin", color="000000")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    ncol = len(HEADERS)
-    last_col = get_column_letter(ncol)
+    ws.title = sheet_title
+    last_col = get_column_letter(len(headers))
     ws.merge_cells(f"A1:{last_col}1")
     ws["A1"] = title
     ws["A1"].font = Font(name="SimSun", size=16, bold=True)
@@ -98,13 +101,51 @@ def to_xlsx(title: str, subtitle: str, rows: list[dict]) -> bytes:
     ws["A2"] = subtitle
     ws["A2"].font = Font(name="SimSun", size=10)
     ws["A2"].alignment = Alignment(horizontal="right")
-    for c, h in enumerate(HEADERS, 1):
+    for c, h in enumerate(headers, 1):
         cell = ws.cell(row=3, column=c, value=h)
         cell.font = Font(name="SimSun", size=10, bold=True)
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
-        cell.border = border
+        cell.border = BORDER
     ws.row_dimensions[3].height = 32
+    return wb, ws, last_col
+
+
+def finish_form(wb: Workbook, ws: Any, *, last_col: str, rows: int, note: str, note_height: int,
+                widths: tuple[int, ...], freeze: str) -> bytes:
+    """The form's foot (a note two rows below the ``rows`` data rows, the signature line) and its print set-up
+    (A4 landscape, one page wide, header row repeated, page numbers); the workbook's bytes."""
+    note_row = 3 + rows + 2
+    ws.merge_cells(f"A{note_row}:{last_col}{note_row}")
+    ws[f"A{note_row}"] = note
+    ws[f"A{note_row}"].font = Font(name="SimSun", size=9, italic=True)
+    ws[f"A{note_row}"].alignment = Alignment(wrap_text=True)
+    ws.row_dimensions[note_row].height = note_height
+    sign = note_row + 1
+    ws[f"A{sign}"] = "填报单位（盖章）："
+    ws[f"F{sign}"] = "负责人："
+    ws[f"H{sign}"] = "制表人："
+    for i, w in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+    ws.freeze_panes = freeze
+    ws.print_area = f"A1:{last_col}{sign}"
+    ws.print_title_rows = "3:3"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins = PageMargins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+    ws.print_options.horizontalCentered = True
+    ws.oddFooter.center.text = "第 &P 页 / 共 &N 页"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def to_xlsx(title: str, subtitle: str, rows: list[dict]) -> bytes:
+    wb, ws, last_col = form_sheet("指标 Indicators", title, subtitle, HEADERS)
+    border = BORDER
     for n, r in enumerate(rows, 1):
         ind: Indicator = r["indicator"]
         pct = "0.00%" if ind.unit == "ratio" else ("0.0" if ind.unit == "days" else "#,##0")
@@ -122,34 +163,9 @@ def to_xlsx(title: str, subtitle: str, rows: list[dict]) -> bytes:
             elif c in (4, 5):
                 cell.number_format = "#,##0"
         ws.row_dimensions[row].height = 30
-    end_row = 3 + len(rows)
-    note = end_row + 2
-    ws.merge_cells(f"A{note}:{last_col}{note}")
-    ws[f"A{note}"] = ("说明：数据由平台自动汇总（日事实表），无需手工填报；标 U 的指标口径为平台默认，可由管理员调整。 "
-                      "Figures are computed by the platform from daily facts; definitions marked U are defaults.")
-    ws[f"A{note}"].font = Font(name="SimSun", size=9, italic=True)
-    ws[f"A{note}"].alignment = Alignment(wrap_text=True)
-    ws.row_dimensions[note].height = 28
-    sign = note + 1
-    ws[f"A{sign}"] = "填报单位（盖章）："
-    ws[f"F{sign}"] = "负责人："
-    ws[f"H{sign}"] = "制表人："
-    for i, w in enumerate(WIDTHS, 1):
-        ws.column_dimensions[get_column_letter(i)].width = w
-    ws.freeze_panes = "C4"
-    ws.print_area = f"A1:{last_col}{sign}"
-    ws.print_title_rows = "3:3"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_margins = PageMargins(left=0.5, right=0.5, top=0.6, bottom=0.6)
-    ws.print_options.horizontalCentered = True
-    ws.oddFooter.center.text = "第 &P 页 / 共 &N 页"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return finish_form(wb, ws, last_col=last_col, rows=len(rows), note_height=28, widths=WIDTHS, freeze="C4",
+                       note=("说明：数据由平台自动汇总（日事实表），无需手工填报；标 U 的指标口径为平台默认，可由管理员调整。 "
+                             "Figures are computed by the platform from daily facts; definitions marked U are defaults."))
 
 
 def to_csv(title: str, rows: list[dict]) -> bytes:

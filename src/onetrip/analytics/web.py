@@ -5,18 +5,20 @@ ECharts (served locally) draws the trend lines and the ranking from the JSON emb
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from onetrip.analytics import cockpit as cockpit_mod
+from onetrip.analytics import coverage as coverage_mod
 from onetrip.analytics import reports, service
 from onetrip.analytics.indicators import BY_ID, INDICATORS
 from onetrip.api.deps import DB, CurrentPrincipal
 from onetrip.api.web import check_origin, html_errors, page
 from onetrip.kit.clock import local_date, utcnow
-from onetrip.kit.errors import Forbidden
+from onetrip.kit.errors import BadRequest, Forbidden
 from onetrip.kit.principal import Principal
 
 router = APIRouter(prefix="/ui/cockpit", include_in_schema=False)
@@ -92,3 +94,40 @@ def reports_generate(request: Request, session: DB, principal: CurrentPrincipal,
 def reports_download(request: Request, report_id: str, session: DB, principal: CurrentPrincipal) -> Response:
     _require(principal)
     return reports.file_response(reports.get(session, report_id))
+
+
+def _coverage_args(date: str | None, cohort: str | None) -> tuple[dt.date, str | None]:
+    try:
+        day = dt.date.fromisoformat(date) if date else local_date(utcnow())
+    except ValueError:
+        raise BadRequest("日期格式为 YYYY-MM-DD / the date must look like 2026-12-01", expression=["date"]) from None
+    return day, (cohort or "").strip() or None
+
+
+@router.get("/coverage")
+@html_errors
+def coverage_page(request: Request, session: DB, principal: CurrentPrincipal, date: str | None = None,
+                  cohort: str | None = None, township: str | None = None, by: str = "year") -> Response:
+    """The panel 接种率 / Vaccination coverage: dose × township × cohort with numerators and denominators."""
+    _require(principal)
+    try:
+        day, cohort_ = _coverage_args(date, cohort)
+        data = coverage_mod.panel(session, assessed=day, cohort=cohort_, township=township, by=by)
+    except BadRequest as e:  # shown inline, the filters keep what was typed
+        return page(request, "cockpit/coverage.html", session=session, principal=principal, status=400,
+                    data=None, error=e.message, date=date or "", cohort=cohort or "", township=township or "",
+                    by=by, label=coverage_mod.township_label)
+    return page(request, "cockpit/coverage.html", session=session, principal=principal, data=data, error=None,
+                date=data["date"], cohort=cohort_ or "", township=township or "", by=data["by"],
+                label=coverage_mod.township_label)
+
+
+@router.get("/coverage/export")
+@html_errors
+def coverage_export(request: Request, session: DB, principal: CurrentPrincipal, date: str | None = None,
+                    cohort: str | None = None, township: str | None = None, by: str = "year",
+                    format: str = "xlsx") -> Response:
+    _require(principal)
+    day, cohort = _coverage_args(date, cohort)
+    data = coverage_mod.panel(session, assessed=day, cohort=cohort, township=township, by=by)
+    return coverage_mod.export(data, format)

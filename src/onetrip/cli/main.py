@@ -16,6 +16,7 @@ from onetrip.cli.analytics import analytics_app
 from onetrip.cli.backup import backup_app
 from onetrip.cli.family import family_app
 from onetrip.cli.hl7 import hl7_app
+from onetrip.cli.immunization import immunization_app
 from onetrip.cli.mpi import mpi_app
 from onetrip.cli.notify import notify_app
 from onetrip.cli.referral import referral_app
@@ -41,6 +42,7 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(referral_app, name="referral")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(family_app, name="family")
+app.add_typer(immunization_app, name="immunization")
 app.add_typer(backup_app)  # onetrip backup, onetrip restore (top-level commands)
 console = Console()
 err = Console(stderr=True)
@@ -177,6 +179,7 @@ def demo(
             from onetrip.analytics.facts import rebuild as rebuild_facts
             from onetrip.demo.analytics import load_encounters
             from onetrip.demo.family import load_family
+            from onetrip.demo.immunization import load_immunization
             from onetrip.demo.records import load_records
             from onetrip.demo.referral import load_referrals
             from onetrip.demo.scheduling import load_scheduling
@@ -189,6 +192,7 @@ def demo(
                 ("results", lambda: load_records(session, seed=seed, today=today)),
                 ("family doctors", lambda: load_family(session, seed, today)),
                 ("visits", lambda: load_encounters(session, seed=seed, today=today)),
+                ("vaccinations", lambda: load_immunization(session, seed=seed, today=today, password=DEMO_PASSWORD)),
                 ("cockpit", lambda: rebuild_facts(session)),
             ]
             for step, load in steps:

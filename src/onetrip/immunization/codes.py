@@ -19,4 +19,27 @@ VACCINES: dict[str, tuple[str, str]] = {
     "HepA-L": ("甲肝减毒活疫苗", "hepatitis A vaccine, live attenuated"),
     "HepA-I": ("甲肝灭活疫苗", "hepatitis A vaccine, inactivated"),
     "HPV2": ("双价人乳头瘤病毒疫苗", "bivalent human papillomavirus vaccine"),
+    # Not in the national childhood programme: given in programmes (the free influenza campaign, issue 20 point 6).
+    "IIV": ("流感灭活疫苗", "influenza vaccine, inactivated"),
+}
+
+# CVX (CDC vaccine administered codes, HL7 table 0292) accepted in HL7 v2 RXA-5 for the vaccines that have one
+# (issue 20 point 7). Only codes naming exactly one of our vaccines are mapped: there is no CVX for MPSV-A,
+# MPSV-AC, JE-L or HepA-L, and "unspecified formulation" codes (HepA 85, JE 129, polio 89) could be either
+# product of an alternative pair, so a message carrying them is refused (AE naming RXA-5) rather than guessed.
+CVX_TO_NIP: dict[str, str] = {
+    "08": "HepB",    # Hep B, adolescent or pediatric
+    "45": "HepB",    # Hep B, unspecified formulation (one HepB series in the programme)
+    "19": "BCG",
+    "10": "IPV",
+    "178": "bOPV",   # non-US bivalent oral polio vaccine (types 1 and 3)
+    "20": "DTaP",
+    "106": "DTaP",   # DTaP, 5 pertussis antigens
+    "107": "DTaP",   # DTaP, unspecified formulation
+    "28": "DT",      # DT (pediatric)
+    "03": "MMR",
+    "134": "JE-I",   # Japanese encephalitis IM (Vero cell, inactivated)
+    "39": "JE-I",    # Japanese encephalitis SC (inactivated)
+    "83": "HepA-I",  # Hep A, pediatric/adolescent, 2 dose (inactivated)
+    "118": "HPV2",   # HPV, bivalent
 }

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import parse_qsl
 
-from onetrip.immunization import service
+from onetrip.immunization import history, service
 from onetrip.immunization.codes import VACCINES
 from onetrip.immunization.forecast import COMPLETE, DUE, OVERDUE, Dose, SeriesForecast
 from onetrip.kit.clock import LOCAL_TZ
@@ -26,6 +27,7 @@ from onetrip.kit.fhir import (
     Operation,
     Page,
     ResourceType,
+    check_params,
     date_search,
     instant,
     meta,
@@ -252,6 +254,8 @@ ROUTE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
 ROUTES = {"IM": ("IM", "Injection, intramuscular"), "SC": ("SQ", "Injection, subcutaneous"),
           "ID": ("IDINJ", "Injection, intradermal"), "PO": ("PO", "Swallow, oral")}
 PERFORMER_FUNCTION = "http://terminology.hl7.org/CodeSystem/v2-0443"
+SOURCE_SYSTEM = "http://onetrip.example/CodeSystem/vaccination-source"  # desk | fhir | hl7v2 (meta.tag)
+ORIGIN_SYSTEM = "http://terminology.hl7.org/CodeSystem/immunization-origin"
 IMMUNIZATION_PARAMS = params(("patient", "reference"), ("date", "date"), ("vaccine-code", "token"),
                              ("status", "token"))
 RECOMMENDATION_PARAMS = params(("patient", "reference"), ("date", "date"))
@@ -261,29 +265,46 @@ def immunization(v: Any) -> dict:
     """One vaccination record as FHIR Immunization (R6.6: vaccine, holder, trace code, lot, expiry, time,
     vaccinator, recipient; site and route)."""
     zh, en = VACCINES.get(v.vaccine_code, (v.vaccine_code, v.vaccine_code))
-    route, route_display = ROUTES.get(v.route, (v.route, v.route))
+    elsewhere = v.source != "desk"  # a dose given elsewhere (FHIR create, HL7 v2 VXU): what the sender gave
+    identifiers = [{"system": TRACE_SYSTEM, "value": v.trace_code}] if v.trace_code else []
+    if v.external_id:
+        system, _, value = v.external_id.rpartition("|")
+        identifiers.append({**({"system": system} if system else {}), "value": value})
+    place = ({"display": v.recorded_at_name} if v.recorded_at_name
+             else {"reference": f"Organization/{v.organization_id}"})
+    performers = []
+    if v.vaccinator_name:
+        performers.append({"function": {"coding": [_coding(PERFORMER_FUNCTION, "AP", "Administering Provider")]},
+                           "actor": {"display": v.vaccinator_name}})
+    performers.append({"actor": place})
     out: dict[str, Any] = {
-        "resourceType": "Immunization", "id": v.id, "meta": meta(1, v.updated_at),
-        "identifier": [{"system": TRACE_SYSTEM, "value": v.trace_code}],
+        "resourceType": "Immunization", "id": v.id,
+        "meta": {**meta(1, v.updated_at), "tag": [_coding(SOURCE_SYSTEM, v.source)]},
+        **({"identifier": identifiers} if identifiers else {}),
         "status": v.status,
         "vaccineCode": {"coding": [_coding(VACCINE_SYSTEM, v.vaccine_code, en)], "text": zh},
         "patient": {"reference": f"Patient/{v.patient_record_id}"},
         "occurrenceDateTime": instant(v.occurred_at),
         "recorded": instant(v.created_at),
-        "primarySource": True,
-        "location": {"reference": f"Organization/{v.organization_id}"},
-        "manufacturer": {"display": v.holder},
-        "lotNumber": v.lot_number,
-        "expirationDate": v.expiry.isoformat(),
-        "site": {"coding": [_coding(SITE_SYSTEM, v.site)], "text": v.site},
-        "route": {"coding": [_coding(ROUTE_SYSTEM, route, route_display)]},
-        "performer": [
-            {"function": {"coding": [_coding(PERFORMER_FUNCTION, "AP", "Administering Provider")]},
-             "actor": {"display": v.vaccinator_name}},
-            {"actor": {"reference": f"Organization/{v.organization_id}"}},
-        ],
-        "protocolApplied": [{"doseNumberPositiveInt": v.dose_number}],
+        "primarySource": v.primary_source is not False,
+        "location": place,
     }
+    if elsewhere and not v.primary_source:
+        out["reportOrigin"] = {"coding": [_coding(ORIGIN_SYSTEM, "record" if v.source == "hl7v2" else "provider")]}
+    if v.holder:
+        out["manufacturer"] = {"display": v.holder}
+    if v.lot_number:
+        out["lotNumber"] = v.lot_number
+    if v.expiry:
+        out["expirationDate"] = v.expiry.isoformat()
+    if v.site:
+        out["site"] = {"coding": [_coding(SITE_SYSTEM, v.site)], "text": v.site}
+    if v.route:
+        route, route_display = ROUTES.get(v.route, (v.route, v.route))
+        out["route"] = {"coding": [_coding(ROUTE_SYSTEM, route, route_display)]}
+    out["performer"] = performers
+    if v.status != "not-done":
+        out["protocolApplied"] = [{"doseNumberPositiveInt": v.dose_number}]
     if v.status == "entered-in-error" and v.error_reason:
         out["note"] = [{"text": v.error_reason}]
     return out
@@ -368,11 +389,187 @@ def read_recommendation(ctx: Context, rid: str) -> dict:
     return _recommendation(record_id, child, assessed, forecasts)
 
 
+# --- Immunization create: a dose given elsewhere (issue 20 point 7; immunization/history.py) ---------------
+
+ROUTE_CODES = {fhir_code: ours for ours, (fhir_code, _) in ROUTES.items()} | {ours: ours for ours in ROUTES}
+# Our field → the element a 400 names.
+CREATE_ELEMENTS = (("vaccine_code", "Immunization.vaccineCode"), ("occurred_at", "Immunization.occurrenceDateTime"),
+                   ("status", "Immunization.status"), ("route", "Immunization.route"),
+                   ("external_id", "Immunization.identifier"), ("lot_number", "Immunization.lotNumber"),
+                   ("manufacturer", "Immunization.manufacturer"), ("performer_name", "Immunization.performer"),
+                   ("site", "Immunization.site"), ("recorded_at_name", "Immunization.location"))
+
+
+def _el(name: str) -> str:
+    return f"Immunization.{name}"
+
+
+def _text_of(value: Any, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(f"{_el(name)} 须为非空字符串", f"{_el(name)} must be a non-empty string", _el(name))
+    if len(value) > limit:
+        raise _bad(f"{_el(name)} 超过 {limit} 个字符", f"{_el(name)} is longer than {limit} characters", _el(name))
+    return value.strip()
+
+
+def _codings(value: Any, name: str) -> tuple[list[dict], str | None]:
+    """A CodeableConcept's codings (each a dict) and text; 400 naming the element when malformed."""
+    if not isinstance(value, dict):
+        raise _bad(f"{_el(name)} 须为 CodeableConcept", f"{_el(name)} must be a CodeableConcept", _el(name))
+    codings = value.get("coding", [])
+    if not isinstance(codings, list) or not all(isinstance(c, dict) for c in codings):
+        raise _bad(f"{_el(name)}.coding 须为列表", f"{_el(name)}.coding must be a list of Coding", _el(name))
+    text = value.get("text")
+    return codings, text if isinstance(text, str) else None
+
+
+def _occurrence(body: dict) -> dt.datetime:
+    where = _el("occurrenceDateTime")
+    value = body.get("occurrenceDateTime")
+    if not isinstance(value, str) or len(value) < 10:
+        raise _bad(f"{where} 必填（YYYY-MM-DD 或带时区的日期时间）", f"{where} is required: a date or a dateTime with "
+                   "a time zone", where)
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            moment = dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
+        else:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
+    except (ValueError, OverflowError):
+        raise _bad(f"{where} 日期无效", f"{where} is not a valid date or dateTime: {value[:40]!r}", where) from None
+    _in_range(moment.date(), where)
+    return moment.astimezone(dt.UTC)
+
+
+def _performer(body: dict) -> str | None:
+    """The administering person's name: the performer with function AP, else the first with a display."""
+    performers = body.get("performer", [])
+    if not isinstance(performers, list) or not all(isinstance(p, dict) and isinstance(p.get("actor"), dict)
+                                                   for p in performers):
+        raise _bad("Immunization.performer 须为含 actor 的列表", "Immunization.performer must be a list of "
+                   "{function, actor}", _el("performer"))
+    named = [p for p in performers if isinstance(p["actor"].get("display"), str) and p["actor"]["display"].strip()]
+    def administering(p: dict) -> bool:
+        function = p.get("function")
+        codings = function.get("coding") if isinstance(function, dict) else None
+        return isinstance(codings, list) and any(isinstance(c, dict) and c.get("code") == "AP" for c in codings)
+
+    ap = [p for p in named if administering(p)]
+    chosen = (ap or named or [None])[0]
+    return _text_of(chosen["actor"]["display"], "performer", 128) if chosen else None
+
+
+def _external_id(body: dict) -> str | None:
+    identifiers = body.get("identifier", [])
+    if not isinstance(identifiers, list) or not all(isinstance(i, dict) for i in identifiers):
+        raise _bad("Immunization.identifier 须为列表", "Immunization.identifier must be a list", _el("identifier"))
+    for i in identifiers:
+        value, system = i.get("value"), i.get("system", "")
+        if not isinstance(value, str) or not value.strip() or not isinstance(system, str):
+            continue
+        if system == TRACE_SYSTEM:
+            continue  # our own trace codes are the desk's, not a sender's identifier
+        return _text_of(f"{system}|{value.strip()}", "identifier", 200)
+    return None
+
+
+def history_dose(body: Any) -> history.HistoryDose:
+    """The Immunization body as a dose given elsewhere; 400 naming the element otherwise."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Immunization":
+        raise _bad("请求体须为 Immunization 资源", "the body must be an Immunization resource", "Immunization")
+    status = body.get("status")
+    if status not in history.STATUSES:
+        raise _bad("Immunization.status 须为 completed 或 not-done", "Immunization.status must be completed or "
+                   "not-done", _el("status"))
+    codings, _ = _codings(body.get("vaccineCode"), "vaccineCode")
+    code = next((c.get("code") for c in codings if c.get("system") == VACCINE_SYSTEM), None)
+    if code not in VACCINES:
+        raise _bad(f"Immunization.vaccineCode 须为 {VACCINE_SYSTEM} 中的代码（{'、'.join(VACCINES)}）",
+                   f"Immunization.vaccineCode must carry a code of {VACCINE_SYSTEM} ({', '.join(VACCINES)})",
+                   _el("vaccineCode"))
+    patient = body.get("patient")
+    try:
+        record_id = ref_id(patient, "Patient") if isinstance(patient, dict) else None
+    except BadRequest:
+        record_id = None
+    if not record_id:
+        raise _bad("Immunization.patient 须为 Patient/{id}", "Immunization.patient must reference Patient/{id}",
+                   _el("patient"))
+    occurred = _occurrence(body)
+    primary = body.get("primarySource", True)
+    if not isinstance(primary, bool):
+        raise _bad("Immunization.primarySource 须为布尔值", "Immunization.primarySource must be true or false",
+                   _el("primarySource"))
+    expiry = None
+    if body.get("expirationDate") is not None:
+        raw = body["expirationDate"]
+        try:
+            expiry = _in_range(dt.date.fromisoformat(raw), _el("expirationDate")) if isinstance(raw, str) and \
+                len(raw) == 10 else None
+        except ValueError:
+            expiry = None
+        if expiry is None:
+            raise _bad("Immunization.expirationDate 须为日期 YYYY-MM-DD", "Immunization.expirationDate must be a "
+                       "date like 2027-06-30", _el("expirationDate"))
+    manufacturer = body.get("manufacturer")
+    if manufacturer is not None and not isinstance(manufacturer, dict):
+        raise _bad("Immunization.manufacturer 须为引用", "Immunization.manufacturer must be a Reference",
+                   _el("manufacturer"))
+    site = route = None
+    if body.get("site") is not None:
+        codings, text = _codings(body["site"], "site")
+        site = _text_of(next((c.get("code") for c in codings if isinstance(c.get("code"), str)), text), "site", 32)
+    if body.get("route") is not None:
+        codings, _ = _codings(body["route"], "route")
+        route = next((ROUTE_CODES[c["code"]] for c in codings if c.get("code") in ROUTE_CODES), None)
+        if route is None:
+            raise _bad(f"Immunization.route 须为 {ROUTE_SYSTEM} 的 IM、SQ、IDINJ 或 PO",
+                       f"Immunization.route must be IM, SQ, IDINJ or PO of {ROUTE_SYSTEM}", _el("route"))
+    location = body.get("location")
+    if location is not None and not isinstance(location, dict):
+        raise _bad("Immunization.location 须为引用", "Immunization.location must be a Reference", _el("location"))
+    return history.HistoryDose(
+        patient_record_id=record_id, vaccine_code=code, occurred_at=occurred, source="fhir",
+        external_id=_external_id(body), status=status, primary_source=primary,
+        recorded_at_name=_text_of((location or {}).get("display"), "location", 200),
+        lot_number=_text_of(body.get("lotNumber"), "lotNumber", 64), expiry=expiry,
+        manufacturer=_text_of((manufacturer or {}).get("display"), "manufacturer", 128),
+        performer_name=_performer(body), site=site, route=route, where=CREATE_ELEMENTS)
+
+
+def create_immunization(ctx: Context, body: Any) -> Created:
+    """Record a dose given elsewhere (another clinic's history): status completed or not-done, vaccineCode of
+    the nip-vaccine CodeSystem, a registered Patient, occurrenceDateTime (not in the future, not before
+    birth), lotNumber, expirationDate, manufacturer.display, performer, site, route, primarySource,
+    identifier. Idempotent on the first identifier (the same identifier again answers 200 with the stored
+    dose); ``If-None-Exist: identifier=system|value`` for a conditional create. It counts in the forecast."""
+    dose = history_dose(body)
+    if ctx.if_none_exist:
+        raw = check_params(parse_qsl(ctx.if_none_exist, keep_blank_values=True), {"identifier"}, "Immunization")
+        system, sep, value = (raw.get("identifier") or "").partition("|")
+        if not sep or not system or not value:
+            raise BadRequest("If-None-Exist 须为 identifier=system|value / If-None-Exist must be "
+                             "identifier=system|value", code="not-supported")
+        found = history.find_external(ctx.session, f"{system}|{value}")
+        if found is not None:
+            return Created(immunization(service.get_vaccination(ctx.session, ctx.principal, found.id)), status=200)
+    try:
+        v, created = history.record(ctx.session, ctx.principal, dose)
+    except (NotFound, Gone):
+        raise _bad(f"患者 {dose.patient_record_id[:40]} 不存在", f"Immunization.patient: no registered "
+                   f"Patient/{dose.patient_record_id[:40]}", _el("patient")) from None
+    return Created(immunization(v), status=201 if created else 200)
+
+
 RESOURCES = [
     ResourceType("Immunization", read=read_immunization, search=search_immunizations,
-                 search_params=IMMUNIZATION_PARAMS,
+                 search_params=IMMUNIZATION_PARAMS, create=create_immunization, conditional_create=True,
                  doc="Vaccinations given at the clinics' desks (issue 20): lot, expiry, trace code, performer, site, "
-                     "route; entered-in-error records kept."),
+                     "route; entered-in-error records kept. Create: a dose given elsewhere (history, "
+                     "meta.tag vaccination-source fhir), idempotent on its identifier."),
     ResourceType("ImmunizationRecommendation", read=read_recommendation, search=search_recommendations, search_params=RECOMMENDATION_PARAMS,
                  doc="The national-programme forecast of a registered child over the recorded doses (issue 20)."),
 ]

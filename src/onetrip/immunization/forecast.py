@@ -166,8 +166,10 @@ def as_schedule(schedule: Schedule | Sequence[ScheduleRow]) -> Schedule:
 
 def forecast(birth: dt.date, sex: str, assessed: dt.date, history: Iterable[Dose],
              schedule: Schedule | Sequence[ScheduleRow], *, transitions: Iterable[Transition] = (),
-             live_spacing_days: int = LIVE_SPACING_DAYS) -> list[SeriesForecast]:
-    """Every series that applies to the child, in schedule order (see the module's conventions)."""
+             live_spacing_days: int = LIVE_SPACING_DAYS, choose: Iterable[str] = ()) -> list[SeriesForecast]:
+    """Every series that applies to the child, in schedule order (see the module's conventions). ``choose``:
+    alternative products the vaccinator picks for a group with no recorded dose yet (the desk's scan of JE-I
+    for a child due JE-L-1)."""
     sched = as_schedule(schedule)
     edition = sched.edition_on(assessed)
     series_rows = sched.by_edition[edition]
@@ -178,7 +180,7 @@ def forecast(birth: dt.date, sex: str, assessed: dt.date, history: Iterable[Dose
         if series is not None:
             given.setdefault(series, []).append(x)
     live_given = [x for x in doses if x.vaccine in sched.live]
-    chosen = _chosen_alternatives(series_rows, given)
+    chosen = _chosen_alternatives(series_rows, given, frozenset(choose))
     out: list[SeriesForecast] = []
     for series, rows in series_rows.items():
         reasons: list[str] = []
@@ -201,10 +203,11 @@ def forecast(birth: dt.date, sex: str, assessed: dt.date, history: Iterable[Dose
     return out
 
 
-def _chosen_alternatives(series_rows: dict[str, list[ScheduleRow]],
-                         given: dict[str, list[Dose]]) -> dict[str, tuple[str, list[str]]]:
+def _chosen_alternatives(series_rows: dict[str, list[ScheduleRow]], given: dict[str, list[Dose]],
+                         choose: frozenset[str] = frozenset()) -> dict[str, tuple[str, list[str]]]:
     """Per alternative group: the product forecast and its reason codes. The product of the first recorded
-    dose is the choice; before any dose, the lowest-ranked product, naming the others as available."""
+    dose is the choice; before any dose, the product in ``choose`` (the vaccinator's pick for this first dose),
+    else the lowest-ranked product, naming the others as available."""
     groups: dict[str, list[tuple[int, str]]] = {}
     for series, rows in series_rows.items():
         if rows[0].alt_group is not None:
@@ -218,6 +221,8 @@ def _chosen_alternatives(series_rows: dict[str, list[ScheduleRow]],
             note = ["alternative-chosen"]
             if len(recorded) > 1:
                 note.append("alternatives-mixed:" + ",".join(s for _, s in recorded[1:]))
+        elif picked := [s for _, s in members if s in choose]:
+            pick, note = picked[0], ["alternative-chosen"]
         else:
             pick = members[0][1]
             note = [f"alternative-available:{s}" for _, s in members[1:]]

@@ -9,9 +9,14 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from onetrip.immunization.models import (
+    AefiReport,
     ColdChainAlarm,
     Fridge,
+    Invitation,
+    Programme,
+    Reminder,
     ScheduleDose,
+    TemperatureReading,
     Vaccination,
     VaccineLot,
     VaccinePackage,
@@ -96,7 +101,8 @@ def doses_given(session: Session, person_id: str) -> list[Vaccination]:
 
 def vaccinations_since(session: Session, organization_id: str | None, since: dt.datetime) -> list[Vaccination]:
     """Doses since ``since`` at one clinic (None: every clinic — the operator's view)."""
-    q = select(Vaccination).where(Vaccination.occurred_at >= since, Vaccination.status == "completed")
+    q = select(Vaccination).where(Vaccination.occurred_at >= since, Vaccination.status == "completed",
+                                  Vaccination.source == "desk")  # doses given here, not history from elsewhere
     if organization_id:
         q = q.where(Vaccination.organization_id == organization_id)
     return list(session.scalars(q.order_by(Vaccination.occurred_at.desc())))
@@ -146,3 +152,170 @@ def alarms(session: Session, organization_id: str | None, status: str | None, li
     if status:
         q = q.where(ColdChainAlarm.status == status)
     return list(session.scalars(q.order_by(ColdChainAlarm.created_at.desc()).limit(limit)))
+
+
+# --- AEFI reports (issue 20 point 5) ---
+
+def aefi_reports(session: Session, organization_id: str | None, statuses: tuple[str, ...],
+                 overdue_at: dt.datetime | None = None, limit: int = 500) -> list[AefiReport]:
+    """A clinic's AEFI reports (None: every clinic) in the given statuses, the earliest deadline first;
+    ``overdue_at``: only drafts whose deadline passed before it."""
+    q = select(AefiReport).where(AefiReport.status.in_(statuses))
+    if organization_id is not None:
+        q = q.where(AefiReport.organization_id == organization_id)
+    if overdue_at is not None:
+        q = q.where(AefiReport.status == "draft", AefiReport.deadline_at < overdue_at)
+    return list(session.scalars(q.order_by(AefiReport.deadline_at, AefiReport.id).limit(limit)))
+
+
+def last_dose_before(session: Session, person_id: str, vaccine_code: str, before: dt.datetime) -> Vaccination | None:
+    """The person's latest recorded dose of the vaccine given before ``before`` (the suspected dose)."""
+    return session.scalar(select(Vaccination).where(
+        Vaccination.person_id == person_id, Vaccination.vaccine_code == vaccine_code,
+        Vaccination.status == "completed", Vaccination.occurred_at <= before)
+        .order_by(Vaccination.occurred_at.desc()).limit(1))
+
+
+# --- vaccinations recorded elsewhere: FHIR create, HL7 v2 VXU (issue 20 point 7) ---
+
+def vaccination_by_external_id(session: Session, source: str, external_id: str) -> Vaccination | None:
+    """The dose a sender identified so (unique per source)."""
+    return session.scalar(select(Vaccination).where(Vaccination.source == source,
+                                                    Vaccination.external_id == external_id))
+
+
+def vaccination_by_any_external_id(session: Session, external_id: str) -> Vaccination | None:
+    """The first dose stored under this identifier whatever its source (FHIR If-None-Exist)."""
+    return session.scalar(select(Vaccination).where(Vaccination.external_id == external_id)
+                          .order_by(Vaccination.created_at, Vaccination.id).limit(1))
+
+
+def completed_times(session: Session, person_id: str, vaccine_codes: list[str]) -> list[dt.datetime]:
+    """When the person's completed doses of these vaccines were given (a dose number's position)."""
+    return list(session.scalars(select(Vaccination.occurred_at).where(
+        Vaccination.person_id == person_id, Vaccination.status == "completed",
+        Vaccination.vaccine_code.in_(vaccine_codes))))
+
+
+# --- programmes and coverage (issue 20 point 6) ---
+
+def programme_by_code(session: Session, code: str) -> Programme | None:
+    return session.scalar(select(Programme).where(Programme.code == code))
+
+
+def programmes(session: Session, organization_id: str | None) -> list[Programme]:
+    q = select(Programme).order_by(Programme.start_date.desc(), Programme.code)
+    if organization_id is not None:
+        q = q.where(Programme.organization_id == organization_id)
+    return list(session.scalars(q))
+
+
+def invitations(session: Session, programme_id: str) -> dict[str, Invitation]:
+    """The programme's invitations by person."""
+    return {i.person_id: i for i in session.scalars(select(Invitation).where(Invitation.programme_id == programme_id))}
+
+
+def invitation_counts(session: Session, programme_id: str) -> dict[str, int]:
+    """Invitations per status, and how many notifications went out."""
+    rows = session.execute(select(Invitation.status, func.count(), func.count(Invitation.notification_ref))
+                           .where(Invitation.programme_id == programme_id).group_by(Invitation.status)).all()
+    out = {status: n for status, n, _ in rows}
+    out["notified"] = sum(sent for _, _, sent in rows)
+    return out
+
+
+def open_invitations(session: Session, person_id: str) -> list[tuple[str, str, dt.date, dt.date]]:
+    """(programme code, vaccine, start, end) of the person's invitations still open in active programmes."""
+    rows = session.execute(select(Programme.code, Programme.vaccine_code, Programme.start_date, Programme.end_date)
+                           .join(Invitation, Invitation.programme_id == Programme.id)
+                           .where(Invitation.person_id == person_id, Invitation.status == "invited",
+                                  Programme.status == "active").order_by(Programme.start_date, Programme.code))
+    return [tuple(r) for r in rows]
+
+
+def invitations_for_dose(session: Session, person_id: str, vaccine_code: str, day: dt.date) -> list[Invitation]:
+    """The person's open invitations an administered dose of ``vaccine_code`` on ``day`` fulfils."""
+    return list(session.scalars(
+        select(Invitation).join(Programme, Programme.id == Invitation.programme_id)
+        .where(Invitation.person_id == person_id, Invitation.status == "invited", Programme.status == "active",
+               Programme.vaccine_code == vaccine_code, Programme.start_date <= day, Programme.end_date >= day)))
+
+
+def reminded(session: Session, person_ids: list[str]) -> set[tuple[str, str, int]]:
+    """(person, series, dose) already reminded."""
+    if not person_ids:
+        return set()
+    rows = session.execute(select(Reminder.person_id, Reminder.series, Reminder.dose_number)
+                           .where(Reminder.person_id.in_(person_ids)))
+    return {tuple(r) for r in rows}
+
+# coverage (helper 4)
+def coverage_children(session: Session, born_from: dt.date, born_to: dt.date,
+                      codes: list[str] | None = None) -> list[Any]:
+    """Children born in [born_from, born_to] (not merged away, alive) with their township (the person index's
+    街道/乡镇) and their recorded doses (entered-in-error excluded; only ``codes`` when given): ONE query, an
+    outer join, grouped here."""
+    from sqlalchemy import true
+
+    from onetrip.immunization.coverage import ChildRow
+    from onetrip.immunization.forecast import Dose
+    from onetrip.kit.clock import local_date
+    from onetrip.persons.models import Person
+
+    rows = session.execute(
+        select(Person.id, Person.birth_date, Person.street, Vaccination.vaccine_code, Vaccination.occurred_at)
+        .outerjoin(Vaccination, (Vaccination.person_id == Person.id) & (Vaccination.status == "completed")
+                   & (Vaccination.vaccine_code.in_(codes) if codes else true()))
+        .where(Person.birth_date >= born_from, Person.birth_date <= born_to, Person.merged_into_id.is_(None),
+               Person.deceased.is_(False))
+        .order_by(Person.id))
+    out: list[Any] = []
+    current, birth, town, doses = None, None, None, []
+    for pid, b, street, code, when in rows:
+        if pid != current:
+            if current is not None:
+                out.append(ChildRow(birth, town, tuple(doses)))
+            current, birth, town, doses = pid, b, street, []
+        if code is not None:
+            doses.append(Dose(code, local_date(when)))
+    if current is not None:
+        out.append(ChildRow(birth, town, tuple(doses)))
+    return out
+
+
+# --- cold chain pages and the manual-record check; desk lookup by ID; alternatives (issue 20 point 4) ---
+
+def clinic_fridges(session: Session, organization_id: str | None) -> list[Fridge]:
+    """The clinic's fridges by name (None: every clinic's — the operator's view)."""
+    q = select(Fridge)
+    if organization_id is not None:
+        q = q.where(Fridge.organization_id == organization_id)
+    return list(session.scalars(q.order_by(Fridge.organization_id, Fridge.name)))
+
+
+def fridge_readings(session: Session, fridge_ids: list[str], since: dt.datetime, until: dt.datetime,
+                    source: str | None = None) -> list[TemperatureReading]:
+    """Readings of these fridges in [since, until), oldest first (a few per hour per sensor)."""
+    if not fridge_ids:
+        return []
+    q = select(TemperatureReading).where(TemperatureReading.fridge_id.in_(fridge_ids),
+                                         TemperatureReading.measured_at >= since,
+                                         TemperatureReading.measured_at < until)
+    if source is not None:
+        q = q.where(TemperatureReading.source == source)
+    return list(session.scalars(q.order_by(TemperatureReading.measured_at, TemperatureReading.id)))
+
+
+def last_reading(session: Session, fridge_id: str) -> TemperatureReading | None:
+    return session.scalar(select(TemperatureReading).where(TemperatureReading.fridge_id == fridge_id)
+                          .order_by(TemperatureReading.measured_at.desc(), TemperatureReading.id.desc()).limit(1))
+
+
+def lots_with_products(session: Session, lot_ids: list[str]) -> list[tuple[VaccineLot, VaccineProduct]]:
+    if not lot_ids:
+        return []
+    rows = session.execute(select(VaccineLot, VaccineProduct).join(VaccineProduct, VaccineProduct.id ==
+                                                                   VaccineLot.product_id)
+                           .where(VaccineLot.id.in_(lot_ids)).order_by(VaccineProduct.vaccine_code,
+                                                                        VaccineLot.lot_number))
+    return [(lot, product) for lot, product in rows]

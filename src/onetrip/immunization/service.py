@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 from onetrip.access import service as access
 from onetrip.audit import service as audit
 from onetrip.identity import service as identity
+from onetrip.immunization import desk_lookup, rules
 from onetrip.immunization import repository as repo
-from onetrip.immunization import rules
 from onetrip.immunization.codes import VACCINES
 from onetrip.immunization.forecast import LIVE_SPACING_DAYS, Dose, Schedule, SeriesForecast, add_age, forecast
 from onetrip.immunization.models import (
     ColdChainAlarm,
     Fridge,
+    Invitation,
     ScheduleDose,
     TemperatureReading,
     Vaccination,
@@ -39,6 +40,7 @@ from onetrip.kit.errors import ApiError, BadRequest, Conflict, Forbidden, Gone, 
 from onetrip.kit.identifiers import SEX_TO_FHIR
 from onetrip.kit.masking import mask_name
 from onetrip.kit.principal import Principal
+from onetrip.outbox.service import record_event
 from onetrip.persons.models import PatientRecord
 from onetrip.registry.models import Organization
 from onetrip.rules.service import rule_values
@@ -114,8 +116,10 @@ def registered_child(session: Session, principal: Principal, record_id: str) -> 
     return Child(rec.birth_date, SEX_TO_FHIR.get(rec.sex, "unknown"), rec.id)
 
 
-def forecast_child(session: Session, child: Child, assessed: dt.date, history: list[Dose]) -> list[SeriesForecast]:
-    """The forecast with the schedule table and the rule values in force on the assessment date."""
+def forecast_child(session: Session, child: Child, assessed: dt.date, history: list[Dose],
+                   choose: list[str] | None = None) -> list[SeriesForecast]:
+    """The forecast with the schedule table and the rule values in force on the assessment date; ``choose``:
+    alternative products picked at the desk for a group with no dose yet."""
     values = rule_values(session, RULE_SET, on=assessed)
     try:
         transitions = [transition_from_rule(values["dtap_transition"])] if "dtap_transition" in values else []
@@ -127,7 +131,7 @@ def forecast_child(session: Session, child: Child, assessed: dt.date, history: l
             "\"edition\": \"2021\" or \"2025\"} and live_injectable_spacing_days a whole number: fix it with "
             "`onetrip rules set immunization ...`") from None
     return forecast(child.birth, child.sex, assessed, history, schedule(session), transitions=transitions,
-                    live_spacing_days=spacing)
+                    live_spacing_days=spacing, choose=choose or ())
 
 
 # --- Vaccines, stock and the vaccination desk (issue 20 points 2 and 3; RULES R6.5, R6.6) -------------------
@@ -270,6 +274,8 @@ def desk_child(session: Session, principal: Principal, text: str, now: dt.dateti
     if not record_id:
         raise BadRequest("请扫描接种证二维码或输入患者编号 / scan the vaccination certificate or type the patient id",
                          expression=["patient_id"])
+    if desk_lookup.looks_like_resident_id(record_id):
+        record_id = desk_lookup.record_by_resident_id(session, principal, record_id)
     try:
         child = registered_child(session, principal, record_id)  # the audited, access-checked read
     except (NotFound, Gone):
@@ -280,6 +286,8 @@ def desk_child(session: Session, principal: Principal, text: str, now: dt.dateti
     today = clock.local_date(now)
     doses = history(session, rec.person_id)
     forecasts = forecast_child(session, child, today, doses)
+    # issue 20 point 6: an open programme invitation (the influenza campaign's IIV) is a due dose too
+    forecasts += rules.programme_doses(repo.open_invitations(session, rec.person_id), forecasts, today)
     given = [d.vaccine for d in doses if d.date == today]
     return DeskChild(rec, child, forecasts, given)
 
@@ -307,9 +315,26 @@ def check(session: Session, principal: Principal, data: CheckIn, now: dt.datetim
     length = int(_values(session, today).get("trace_code_length", rules.TRACE_CODE_LENGTH))
     found = repo.package_by_code(session, code) if len(code) == length else None
     certificate = patient_ref(data.certificate) if data.certificate else None
+    forecasts, alt_groups = desk.forecasts, {}
+    if found is not None:
+        forecasts, alt_groups = _with_alternative(session, desk, found[2].vaccine_code, today)
     verdict = rules.verify(code, _facts(found, code), principal.organization_id if not principal.is_operator else None,
-                           desk.record.id, certificate, desk.forecasts, data.answers, today, length)
+                           desk.record.id, certificate, forecasts, data.answers, today, length, alt_groups)
     return verdict, desk, found
+
+
+def _with_alternative(session: Session, desk: DeskChild, vaccine_code: str, today: dt.date
+                      ) -> tuple[list[SeriesForecast], dict[str, str]]:
+    """The forecasts the scan is checked against, and the alternative groups (vaccine code → group). A scanned
+    alternative product (JE-I for a child due JE-L-1, R6.1 / R6.2) is taken as the group's choice: the
+    forecast is made again with it chosen, so its own ages and intervals apply."""
+    sched = schedule(session)
+    alt_groups = {r.vaccine_code: r.alt_group for r in sched.rows if r.alt_group}
+    if rules.alternative_for(vaccine_code, desk.forecasts) is None:
+        return desk.forecasts, alt_groups
+    chosen = sched.series_of.get(vaccine_code, vaccine_code)
+    return forecast_child(session, desk.child, today, history(session, desk.record.person_id),
+                          choose=[chosen]), alt_groups
 
 
 def record_vaccination(session: Session, principal: Principal, data: RecordIn, now: dt.datetime | None = None
@@ -333,7 +358,29 @@ def record_vaccination(session: Session, principal: Principal, data: RecordIn, n
     session.add(v)
     session.flush()
     audit.record(session, principal, "create", person_ids=[v.person_id], what=[f"Immunization/{v.id}"])
+    record_event(session, "immunization.recorded", "Immunization", v.id,
+                 {"source": "desk", "vaccine_code": v.vaccine_code, "dose_number": v.dose_number,
+                  "status": v.status, "organization_id": v.organization_id,
+                  "occurred_on": clock.local_date(v.occurred_at).isoformat()}, person_id=v.person_id)
+    invitations_fulfilled(session, principal, v)
     return v
+
+
+def invitations_fulfilled(session: Session, principal: Principal, v: Vaccination) -> list[Invitation]:
+    """A dose recorded at the desk fulfils the person's open invitations for that vaccine (programme running
+    on the day): they become ``vaccinated`` with the record. Called by record_vaccination (programmes.py
+    creates the invitations)."""
+    found = repo.invitations_for_dose(session, v.person_id, v.vaccine_code, clock.local_date(v.occurred_at))
+    for inv in found:
+        inv.status, inv.vaccination_id, inv.vaccinated_at = "vaccinated", v.id, v.occurred_at
+    if found:
+        session.flush()
+        audit.record(session, principal, "update", person_ids=[v.person_id for _ in found],
+                     what=[f"CommunicationRequest/{inv.id}" for inv in found], detail={"status": "vaccinated"})
+        for inv in found:
+            record_event(session, "immunization.invitation.vaccinated", "CommunicationRequest", inv.id,
+                         {"programme_id": inv.programme_id, "immunization_id": v.id}, person_id=v.person_id)
+    return found
 
 
 def enter_in_error(session: Session, principal: Principal, vaccination_id: str, reason: str) -> Vaccination:
@@ -349,6 +396,9 @@ def enter_in_error(session: Session, principal: Principal, vaccination_id: str, 
     session.flush()
     audit.record(session, principal, "update", person_ids=[v.person_id], what=[f"Immunization/{v.id}"],
                  detail={"status": "entered-in-error"})
+    record_event(session, "immunization.entered_in_error", "Immunization", v.id,
+                 {"vaccine_code": v.vaccine_code, "dose_number": v.dose_number, "organization_id": v.organization_id},
+                 person_id=v.person_id)
     return v
 
 
@@ -361,8 +411,8 @@ def observation_board(session: Session, principal: Principal, now: dt.datetime |
     minutes = int(_values(session, clock.local_date(now)).get("observation_minutes", rules.OBSERVATION_MINUTES))
     rows = repo.vaccinations_since(session, org, now - dt.timedelta(minutes=minutes))
     if rows:
-        audit.record(session, principal, "search", person_ids=sorted({v.person_id for v in rows}),
-                     what=["Immunization?observation"])
+        people = sorted({v.person_id for v in rows})
+        audit.record(session, principal, "search", person_ids=people, what=["Immunization?observation"] * len(people))
     out = []
     for v in rows:
         rec = _record(session, v.patient_record_id)
@@ -450,6 +500,8 @@ def _record_temperature(session: Session, principal: Principal | None, fridge: F
     session.flush()
     audit.record(session, principal, "create", what=[f"Flag/imm-alarm-{alarm.id}"],
                  detail={"fridge": fridge.id, "celsius": celsius, "quarantined_lots": alarm.lot_ids})
+    record_event(session, "immunization.cold_chain_alarm.opened", "Flag", alarm.id,
+                 {"fridge_id": fridge.id, "celsius": celsius, "quarantined_lots": alarm.lot_ids})
     return reading, alarm
 
 
@@ -470,7 +522,16 @@ def manual_reading(session: Session, principal: Principal, fridge_id: str, celsi
     if fridge is None:
         raise NotFound("冰箱不存在 / fridge not found")
     _clinic(principal, fridge.organization_id)
-    return _record_temperature(session, principal, fridge, celsius, measured_at or clock.utcnow(), "manual")
+    now = clock.utcnow()
+    measured_at = clock.as_utc(measured_at) if measured_at else now
+    if measured_at > now + dt.timedelta(minutes=5):
+        raise BadRequest("测量时间不能晚于现在 / the time measured cannot be in the future", expression=["measured_at"])
+    reading, alarm = _record_temperature(session, principal, fridge, celsius, measured_at, "manual")
+    audit.record(session, principal, "create", what=[f"Observation/imm-temperature-{reading.id}"],
+                 detail={"fridge": fridge.id, "celsius": celsius, "excursion": reading.excursion})
+    record_event(session, "immunization.temperature.recorded", "Observation", reading.id,
+                 {"fridge_id": fridge.id, "celsius": celsius, "source": "manual", "excursion": reading.excursion})
+    return reading, alarm
 
 
 def cold_chain_alarms(session: Session, principal: Principal, status: str | None) -> list[ColdChainAlarm]:
@@ -502,4 +563,6 @@ def release_alarm(session: Session, principal: Principal, alarm_id: str, note: s
     session.flush()
     audit.record(session, principal, "update", what=[f"Flag/imm-alarm-{alarm.id}"],
                  detail={"released_lots": released, "note": note[:500]})
+    record_event(session, "immunization.cold_chain_alarm.released", "Flag", alarm.id,
+                 {"fridge_id": alarm.fridge_id, "released_lots": released})
     return alarm

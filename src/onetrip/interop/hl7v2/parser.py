@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import hl7
 
 SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
-SUPPORTED_EVENTS = {"ADT": ("A04", "A08", "A40"), "ORU": ("R01",)}
+SUPPORTED_EVENTS = {"ADT": ("A04", "A08", "A40"), "ORU": ("R01",), "VXU": ("V04",)}
 
 # MSH-18 values (HL7 table 0211 plus what Chinese HIS vendors send) → Python codec.
 CHARSETS = {
@@ -37,9 +37,11 @@ CHARSETS = {
 SEGMENT_SEQUENCE_ERROR = "100"
 REQUIRED_FIELD_MISSING = "101"
 DATA_TYPE_ERROR = "102"
+TABLE_VALUE_NOT_FOUND = "103"
 UNSUPPORTED_MESSAGE_TYPE = "200"
 UNSUPPORTED_EVENT_CODE = "201"
 UNSUPPORTED_VERSION_ID = "203"
+UNKNOWN_KEY_IDENTIFIER = "204"
 APPLICATION_INTERNAL_ERROR = "207"
 DUPLICATE_KEY = "205"  # MSH-10 already used by this sender for a different message
 
@@ -47,9 +49,11 @@ ERROR_NAMES = {
     "100": "Segment sequence error",
     "101": "Required field missing",
     "102": "Data type error",
+    "103": "Table value not found",
     "200": "Unsupported message type",
     "201": "Unsupported event code",
     "203": "Unsupported version id",
+    "204": "Unknown key identifier",
     "205": "Duplicate key identifier",
     "207": "Application internal error",
 }

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from onetrip.interop.hl7v2 import parser
+from onetrip.interop.hl7v2 import parser, vxu
 from onetrip.interop.hl7v2.handlers import HANDLERS
 from onetrip.interop.hl7v2.models import InboxMessage
 from onetrip.kit.clock import utcnow
@@ -40,6 +40,8 @@ def receive(session: Session, raw: bytes) -> Receipt:
     try:
         msg: parser.Message | None = parser.parse(raw)
         problem = parser.check(msg)
+        if problem is None and msg.message_type in vxu.CHECKS:  # VXU: patient and vaccine known before AA
+            problem = vxu.CHECKS[msg.message_type](session, msg)
     except parser.HL7Error as e:
         msg, problem = parser.parse_lenient(raw), e.problem
     if problem is not None:
@@ -48,7 +50,7 @@ def receive(session: Session, raw: bytes) -> Receipt:
     else:
         assert msg is not None
         ack_code, text = "AA", STORED
-        status = "received"  # every accepted type has a handler (ADT^A04/A08/A40, ORU^R01)
+        status = "received"  # every accepted type has a handler (ADT^A04/A08/A40, ORU^R01, VXU^V04)
     if msg is None or not msg.control_id.strip() or len(msg.control_id) > 64:
         return Receipt(parser.build_ack(msg, ack_code, text, problem=problem, now=utcnow()), None, None)
 
@@ -68,7 +70,9 @@ def receive(session: Session, raw: bytes) -> Receipt:
         pass
     existing = _by_key(session, msg.sender, msg.control_id)
     assert existing is not None
-    if existing.raw == raw:  # a repeat (or a concurrent copy) gets its ACK
+    if existing.raw == raw and not (existing.status == "rejected" and status == "received"):
+        # a repeat (or a concurrent copy) gets its ACK; the same bytes refused before for what we held (VXU:
+        # an unknown patient since registered) and acceptable now are evaluated again, as a corrected resend
         return Receipt(existing.ack, existing.id, existing.status, duplicate=True)
     if existing.status == "rejected":  # a corrected resend of a refused message
         for k, v in fields.items():
@@ -157,7 +161,7 @@ def _run(session: Session, row: InboxMessage, max_attempts: int) -> dict | None:
     itself is not changed here: a handler's savepoint would flush it, one UPDATE per message."""
     if row.status != "received":
         return None
-    handler = HANDLERS.get(row.message_type)
+    handler = HANDLERS.get(row.message_type) or vxu.HANDLERS.get(row.message_type)
     if handler is None:  # an accepted type whose handler does not exist (yet): kept for a later re-run
         return {"status": "pending-handler"}
     attempts = row.attempts + 1  # written with the outcome: one UPDATE of the inbox row per run

@@ -1,0 +1,61 @@
+"""Coverage on a date, read from the database: the children and their doses in one query, then the pure functions
+of ``coverage.py``. Exposed to the cockpit through ``interface.coverage`` (aggregates only, no patient identity)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from onetrip.immunization import coverage as cov
+from onetrip.immunization import repository as repo
+from onetrip.immunization.schedule import RULE_SET
+from onetrip.immunization.service import schedule
+from onetrip.kit.errors import BadRequest
+from onetrip.rules.service import rule_values
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    assessed: dt.date
+    by: str  # "year" | "month": how cohorts are cut
+    cells: list[cov.Cell]  # dose × township × cohort, filtered by township when asked
+    townships: list[str]  # every township with children of the cohorts (for the filter)
+    cohorts: list[str]
+    doses: list[str]  # the reported doses, in the rule's order
+
+
+def coverage(session: Session, *, assessed: dt.date, cohort: str | None = None, township: str | None = None,
+             by: str = "year") -> CoverageResult:
+    """Coverage on ``assessed`` for one birth cohort ("2025" or "2025-03"; default: the last seven birth years)
+    and optionally one township ("unknown": children whose address names none). One query reads the children
+    and their recorded doses (entered-in-error ones excluded); the schedule table and the rule values give the
+    doses and their ages. BadRequest for a malformed cohort or rule value."""
+    if by not in ("year", "month"):
+        raise BadRequest("by 须为 year 或 month / by must be year or month", expression=["by"])
+    if cohort:
+        try:
+            start, end, cut = cov.cohort_bounds(cohort)
+        except ValueError:
+            raise BadRequest("出生队列格式为 2025 或 2025-03 / the birth cohort must be a year (2025) or a month "
+                             "(2025-03)", expression=["cohort"]) from None
+        by = "month" if cut == "month" else by
+    else:
+        start, end = dt.date(assessed.year - cov.COHORT_YEARS + 1, 1, 1), assessed
+    values = rule_values(session, RULE_SET, on=assessed)
+    try:
+        targets = cov.targets(schedule(session).rows, assessed,
+                              [str(d) for d in values.get("coverage_doses", cov.DEFAULT_DOSES)],
+                              str(values.get("coverage_timely_window", cov.DEFAULT_TIMELY_WINDOW)))
+    except (TypeError, ValueError) as e:
+        raise BadRequest(f"规则值 immunization.coverage_doses / coverage_timely_window 格式错误 / a coverage rule "
+                         f"value is malformed: {e}") from None
+    codes = sorted({c for t in targets for c in t.codes})
+    children = repo.coverage_children(session, start, min(end, assessed), codes)
+    cells = cov.coverage(children, targets, assessed, by)
+    townships = sorted({c.township for c in cells}, key=lambda t: (t == cov.UNKNOWN, t))
+    cohorts = sorted({c.cohort for c in cells})
+    if township:
+        cells = [c for c in cells if c.township == township]
+    return CoverageResult(assessed, by, cells, townships, cohorts, [t.key for t in targets])
