@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, func, inspect, select, table, text
 from sqlalchemy.orm import Session
 
-from onetrip.audit.models import AuditChainHead
+from onetrip.audit.models import AuditChainHead, AuditEvent
 from onetrip.audit.service import verify
 from onetrip.cli.main import app
 from onetrip.config import get_settings
@@ -144,17 +144,30 @@ def test_backup_under_write_load_restores_with_counts_and_an_intact_audit_chain(
     assert r.exit_code == 0, r.output
     assert "row counts match" in r.output and "audit chain intact" in r.output
 
-    # Checked here again, independently of the command: every table's count, the heads, the chains.
+    # Checked here again, independently of the command: every table's count, the heads, the chains. The
+    # restore added one audit event of its own (who restored what), on one chain.
     restored, heads = counts_and_heads(fresh_url, manifest["tables"])
-    assert restored == manifest["tables"]
-    assert heads == manifest["audit_chain_heads"]
+    assert restored == {**manifest["tables"], "audit_event": manifest["tables"]["audit_event"] + 1}
+    moved = [(h, m) for h, m in zip(heads, manifest["audit_chain_heads"], strict=True) if h != m]
+    assert len(moved) == 1 and moved[0][0]["last_seq"] == moved[0][1]["last_seq"] + 1
     engine = make_engine(fresh_url)
     try:
         with Session(engine) as s:
             checked, problems = verify(s)
+            restored_event = s.scalars(select(AuditEvent).where(AuditEvent.entity_what == "Database/restore")).one()
     finally:
         engine.dispose()
-    assert problems == [] and checked == manifest["tables"]["audit_event"]
+    assert problems == [] and checked == manifest["tables"]["audit_event"] + 1
+    assert restored_event.detail["sha256"] == manifest["files"][manifest["dump"]]["sha256"]
+    assert restored_event.agent_name.startswith("cli:")
+    # ... and the source database logged the backup (after its snapshot, so the backup does not hold it).
+    engine = make_engine(db.url)
+    try:
+        with Session(engine) as s:
+            taken = s.scalars(select(AuditEvent).where(AuditEvent.entity_what == "Database/backup")).all()
+    finally:
+        engine.dispose()
+    assert [(e.subtype, e.detail["rows"]) for e in taken] == [("export", sum(manifest["tables"].values()))]
 
 
 def test_a_corrupted_dump_is_refused_by_its_checksum(cli_env, db, fresh_url, tmp_path, monkeypatch):
@@ -199,7 +212,9 @@ def test_restore_into_a_non_empty_database_needs_force(cli_env, db, org, fresh_u
     assert r.exit_code == 2 and "--force" in r.output
     r = cli_env.invoke(app, ["restore", str(tmp_path / "bk"), "--force"])  # ... and --force puts the backup back
     assert r.exit_code == 0, r.output
-    assert counts_and_heads(fresh_url, manifest["tables"])[0] == manifest["tables"]
+    # the backup's rows, plus the audit event of this restore
+    assert counts_and_heads(fresh_url, manifest["tables"])[0] == {
+        **manifest["tables"], "audit_event": manifest["tables"]["audit_event"] + 1}
 
 
 def test_backup_refuses_a_used_directory_and_pg_dump_must_be_installed(cli_env, db, tmp_path, monkeypatch):

@@ -327,3 +327,28 @@ def test_an_operator_resets_a_lost_second_factor(app, db, world, cli_env):
     assert r.status_code == 400 and "enrol" in r.json()["error_description"]  # ... and enrolment is due again
     r = cli_env.invoke(cli, ["user", "reset-second-factor", "nobody.here"])
     assert r.exit_code != 0 and "no user" in r.output
+
+
+def test_a_hammered_throttled_address_writes_one_audit_row_per_wait(app, db, world):
+    """429s under attack: the first refusal of a waiting period is audited, the others are counted (no audit
+    chain write each) and the count is reported with the next period's row."""
+
+    address = "10.31.0.9"
+    c = _from(app, address)
+
+    def throttled_rows() -> list[str]:
+        with db.session() as s:
+            return list(s.scalars(select(AuditEvent.outcome_desc).where(
+                AuditEvent.network_address == address, AuditEvent.outcome_desc.like("throttled%"))
+                .order_by(AuditEvent.recorded_at, AuditEvent.chain_seq)))
+
+    for _ in range(4):  # the free failures, then the first delay
+        _token(c, "hammer.user", WRONG)
+    refused = [_token(c, "hammer.user", WRONG) for _ in range(12)]
+    assert all(r.status_code == 429 and r.headers["Retry-After"] for r in refused)
+    assert len(throttled_rows()) == 1
+    _delay_over(db, address)
+    _token(c, "hammer.user", WRONG)  # a failure after the wait: a new, longer wait begins
+    assert _token(c, "hammer.user", WRONG).status_code == 429
+    rows = throttled_rows()
+    assert len(rows) == 2 and "11 more attempts refused in the previous wait" in rows[1]

@@ -81,6 +81,8 @@ def verify_audit(session: DB, principal: CurrentPrincipal) -> dict:
     """Check the audit hash chain (admins). Lists rows that were edited or removed."""
     if not principal.is_admin:
         raise AccessDenied("只有管理员可以校验审计链 / only admins verify the audit chain")
-    checked, problems = audit.verify(session)
+    checked, problems, checkpoint = audit.verify_with_checkpoint(session)
     return {"checked": checked, "ok": not problems,
-            "problems": [{"seq": p.seq, "problem": p.problem} for p in problems[:100]]}
+            "problems": [{"seq": p.seq, "problem": p.problem} for p in problems[:100]],
+            "checkpoint": {"state": checkpoint.state, "taken_at": checkpoint.taken_at, "line": checkpoint.line,
+                           "key_id": checkpoint.key_id, "chains": checkpoint.chains}}

@@ -230,3 +230,28 @@ def verify(session: Session) -> tuple[int, list[ChainProblem]]:
     ``audit.integrity.verify_report``). Returns (rows checked, problems)."""
     report = verify_report(session)
     return report.checked, report.problems
+
+
+@dataclass(frozen=True)
+class CheckpointStatus:
+    """What the chain was compared with: the latest signed checkpoint outside the database, or why none."""
+
+    state: str  # "compared" | "none-yet" (directory set, nothing written) | "not-configured"
+    taken_at: str | None = None  # UTC ISO time of the checkpoint
+    line: int | None = None
+    key_id: str | None = None
+    chains: int = 0
+
+
+def verify_with_checkpoint(session: Session) -> tuple[int, list[ChainProblem], CheckpointStatus]:
+    """``verify`` plus the checkpoint it compared against, for the admin's page and API (without it a deleted
+    tail of the log cannot be told from one never written: the operator must see whether checkpoints run)."""
+    report = verify_report(session)
+    if report.checkpoint is not None:
+        c = report.checkpoint
+        status = CheckpointStatus("compared", c.at, c.line, c.key_id, len(c.heads))
+    elif report.checkpoint_path is not None:
+        status = CheckpointStatus("none-yet")
+    else:
+        status = CheckpointStatus("not-configured")
+    return report.checked, report.problems, status

@@ -208,11 +208,29 @@ def check_throttle(session: Session, username: str, address: str | None, *, sour
     """429 if this address must still wait (RULES §10 progressive delay). Keyed by address only, so the answer
     says nothing about the account."""
     now = utcnow()
-    row = _counters(session, [throttle.address_key(address)]).get(throttle.address_key(address))
+    a, n = throttle.address_key(address), throttle.noted_key(address)
+    rows = _counters(session, [a, n])
+    row = rows.get(a)
     wait = throttle.retry_after(_as_counter(row), now)
     if wait:
-        _audit_failure(session, None, username, address, source, f"throttled ({wait} s)")
+        assert row is not None and row.next_allowed_at is not None
+        _note_throttled(session, rows.get(n), n, row.next_allowed_at, username, address, source, wait, now)
         raise Throttled(wait)
+
+
+def _note_throttled(session: Session, noted: LoginThrottle | None, key: str, until: dt.datetime, username: str,
+                    address: str | None, source: str, wait: int, now: dt.datetime) -> None:
+    """One audit row per address and waiting period (an attacker hammering a throttled address would otherwise
+    make the audit chain's writes the cost of every refusal); the later refusals of that period are counted on
+    the marker row and reported in the next period's audit row."""
+    if noted is not None and noted.next_allowed_at == until:
+        noted.failures += 1  # one small UPDATE, no audit chain write
+        return
+    earlier = noted.failures if noted is not None else 0
+    reason = f"throttled ({wait} s)" + (f"; {earlier} more attempts refused in the previous wait" if earlier else "")
+    _audit_failure(session, None, username, address, source, reason)
+    _store(session, key, noted, throttle.Counter(window_start=now, failures=0, next_allowed_at=until,
+                                                 locked_until=None, addresses=[]))
 
 
 @dataclasses.dataclass

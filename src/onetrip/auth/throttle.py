@@ -71,6 +71,12 @@ def address_key(address: str | None) -> str:
     return f"a:{address or '-'}"[:200]
 
 
+def noted_key(address: str | None) -> str:
+    """The marker of the address's waiting period already audited (``next_allowed_at`` = that period's end,
+    ``failures`` = the attempts refused in it without an audit row of their own)."""
+    return f"n:{address or '-'}"[:200]
+
+
 def pair_key(username: str, address: str | None) -> str:
     return f"p:{username.lower()}|{address or '-'}"[:200]
 

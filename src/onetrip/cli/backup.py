@@ -87,6 +87,11 @@ def backup(directory: Annotated[Path, typer.Argument(help="新的空目录 / a n
     elapsed = time.perf_counter() - started
     dump = manifest["files"][manifest["dump"]]
     rows = sum(manifest["tables"].values())
+    # A backup holds every resident's data: who took it, when and where goes into the audit log (written after
+    # the snapshot, so the backup itself does not hold it).
+    _audited(url, "export", "Database/backup", {"directory": str(directory.resolve()), "dump": manifest["dump"],
+                                                "sha256": dump["sha256"], "tables": len(manifest["tables"]),
+                                                "rows": rows})
     console.print(f"[green]备份完成 / backup written[/] to {directory} in {elapsed:.1f} s: "
                   f"{manifest['database']['kind']}, revision {manifest['alembic_revision']}, "
                   f"{len(manifest['tables'])} tables, {rows:,} rows, {len(manifest['audit_chain_heads'])} audit chains, "
@@ -160,6 +165,39 @@ def restore(
         console.print(f"[green]审计链完整 / audit chain intact:[/] {checked} rows")
     if failed:
         raise typer.Exit(1)
+    if not why_not:  # the schema is this version's: the restore itself is logged in the restored database
+        _audited(url, "update", "Database/restore", {"directory": str(directory.resolve()),
+                                                     "backup_created_at": manifest.get("created_at"),
+                                                     "sha256": manifest["files"][manifest["dump"]]["sha256"]})
+
+
+def _audited(url: str, subtype: str, what: str, detail: dict[str, Any]) -> None:
+    """One audit event for a backup or restore, by the operating-system user who ran the command — in a
+    database of this version's schema (an older one's audit table cannot take it: said, not failed)."""
+    import getpass
+
+    from sqlalchemy.orm import Session
+
+    from onetrip.audit.service import record
+    from onetrip.db import backup as store
+    from onetrip.db.session import make_engine
+    from onetrip.kit.principal import cli_principal
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            revision = store.alembic_revision(c)
+        if revision != _head(url):
+            console.print(f"[yellow]未记入审计日志：数据库结构版本 {revision} 不是本程序的 {_head(url)} / not recorded in "
+                          f"the audit log: the database's schema revision {revision} is not this OneTrip's[/]")
+            return
+        with Session(engine) as s:
+            record(s, cli_principal(f"cli:{getpass.getuser()}"), subtype, what=[what], type_code="rest",
+                   detail=detail)
+            s.commit()
+    finally:
+        engine.dispose()
+    console.print(f"[dim]已记入审计日志 / recorded in the audit log: {what}[/]")
 
 
 def _head(url: str) -> str | None:

@@ -495,9 +495,10 @@ def audit_verify(request: Request, session: DB, principal: CurrentPrincipal) -> 
     _require_admin(principal)
     check_origin(request)
     started = dt.datetime.now(dt.UTC)
-    checked, problems = audit.verify(session)
+    checked, problems, checkpoint = audit.verify_with_checkpoint(session)
     verify = {"checked": checked, "problems": problems[:100], "more": max(0, len(problems) - 100),
-              "ok": not problems, "seconds": (dt.datetime.now(dt.UTC) - started).total_seconds()}
+              "ok": not problems, "seconds": (dt.datetime.now(dt.UTC) - started).total_seconds(),
+              "checkpoint": checkpoint}
     if is_htmx(request):
         return page(request, "_verify.html", session=session, principal=principal, verify=verify)
     return page(request, "audit.html", session=session, principal=principal, verify=verify,
