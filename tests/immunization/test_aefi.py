@@ -268,11 +268,18 @@ def test_another_clinic_cannot_read_or_change_a_report(client, vac, doc_b, world
 
 
 def test_a_read_only_token_cannot_write(client, world, vac):
-    ro = auth(token(client, world.users["doc_a"], scope="user/Immunization.r"))
+    ro = auth(token(client, world.users["doc_a"], scope="user/AdverseEvent.r"))
     now = now_local()
     r = create(client, ro, patient_id="x", vaccine_code="BCG", onset_at=iso(now), discovered_at=iso(now))
-    assert r.status_code == 403 and "Patient" in outcome_text(r)
+    assert r.status_code == 403 and "AdverseEvent" in outcome_text(r)
     assert client.get(f"{API}/aefi", headers=ro).status_code == 200
+    imm_only = auth(token(client, world.users["doc_a"], scope="user/Immunization.rs"))
+    assert client.get(f"{API}/aefi", headers=imm_only).status_code == 403
+
+
+def test_a_bureau_manager_neither_reads_nor_writes_reports(client, world):
+    hdr = auth(token(client, world.users["mgr"]))
+    assert client.get(f"{API}/aefi", headers=hdr).status_code == 403
 
 
 # --- the pages (server-rendered; the browser test drives them in Chromium) -------------------------------------

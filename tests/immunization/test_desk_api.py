@@ -283,3 +283,16 @@ def test_an_account_without_a_clinic_is_told_to_name_one(client, world):
     r = client.post(f"{API}/fridges", headers=admin, params={"organization_id": "nosuchorg"}, json={"name": "x"})
     assert r.status_code == 404
     assert client.get(f"{API}/stock", headers=admin).status_code == 200  # every clinic's
+
+
+def test_desk_form_errors_are_pages_not_json(client, doc, vac, world, db):
+    """The desk's form handlers read the form asynchronously: their refusals are still rendered as pages."""
+    patient = child(db, world)
+    code = inbound(client, vac, world)["codes"][0]
+    denied = client.post("/ui/immunization/desk/check", headers=doc, data={"patient_id": patient, "trace_code": code})
+    assert denied.status_code == 403 and denied.headers["content-type"].startswith("text/html")
+    assert "<html" in denied.text.lower() and "Immunization" in denied.text
+    bad = client.post("/ui/immunization/desk/record", headers=vac, data={
+        "patient_id": patient, "trace_code": code, "site": "nowhere", "route": "IM"})
+    assert bad.status_code == 400 and bad.headers["content-type"].startswith("text/html")
+    assert "请选择接种部位和途径" in bad.text

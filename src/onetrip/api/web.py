@@ -7,6 +7,7 @@ importing the staff site (``onetrip.web``), which sits above every domain."""
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -151,6 +152,24 @@ def _settle(session: Session, exc: ApiError) -> None:
 def html_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
     """Render service errors (400/403/404/410...) as a page; 401 still goes to the login redirect."""
 
+    def rendered(e: ApiError, kwargs: dict[str, Any]) -> Response:
+        session: Session = kwargs["session"]
+        _settle(session, e)
+        return error_page(kwargs["request"], session, kwargs.get("principal"), e)
+
+    if inspect.iscoroutinefunction(fn):  # an async page (reads the form itself): the error arises when awaited
+
+        @functools.wraps(fn)
+        async def awaiting(*args: Any, **kwargs: Any) -> Response:
+            try:
+                return await fn(*args, **kwargs)
+            except Unauthorized:
+                raise
+            except ApiError as e:
+                return rendered(e, kwargs)
+
+        return awaiting
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
@@ -158,8 +177,6 @@ def html_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
         except Unauthorized:
             raise
         except ApiError as e:
-            session: Session = kwargs["session"]
-            _settle(session, e)
-            return error_page(kwargs["request"], session, kwargs.get("principal"), e)
+            return rendered(e, kwargs)
 
     return wrapper

@@ -211,8 +211,9 @@ def aefi_out(r: aefi.Row) -> AefiOut:
 
 
 def require_aefi_write(principal) -> None:
-    require_scope(principal, "Immunization", "r")
-    require_scope(principal, "Patient", "u")
+    """Recording, reporting and closing an AEFI report: FHIR AdverseEvent create and update."""
+    require_scope(principal, "AdverseEvent", "c")
+    require_scope(principal, "AdverseEvent", "u")
 
 
 @router.post("/aefi", response_model=AefiOut, status_code=201)
@@ -231,14 +232,14 @@ def aefi_worklist(session: DB, principal: CurrentPrincipal,
                   ) -> list[AefiOut]:
     """The clinic's AEFI worklist, overdue drafts first, with the minutes left (negative: past the deadline).
     ``status``: overdue, open (every draft), reported, closed, all; default drafts and reported."""
-    require_scope(principal, "Immunization", "r")
+    require_scope(principal, "AdverseEvent", "r")
     return [aefi_out(r) for r in aefi.worklist(session, principal, status)]
 
 
 @router.get("/aefi/{report_id}", response_model=AefiOut)
 def aefi_get(report_id: str, session: DB, principal: CurrentPrincipal) -> AefiOut:
     """One report (another clinic's only as the access policy allows; audited)."""
-    require_scope(principal, "Immunization", "r")
+    require_scope(principal, "AdverseEvent", "r")
     report = aefi.get(session, principal, report_id)
     return aefi_out(aefi.row(session, report))
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import DateTime, bindparam, func, select, true, type_coerce, update
 from sqlalchemy.orm import Session
 
+from onetrip.immunization.coverage import ChildRow
+from onetrip.immunization.forecast import Dose
 from onetrip.immunization.models import (
     AefiReport,
     ColdChainAlarm,
@@ -22,6 +24,8 @@ from onetrip.immunization.models import (
     VaccinePackage,
     VaccineProduct,
 )
+from onetrip.kit.clock import LocalDates
+from onetrip.persons.models import Person
 
 
 def schedule_doses(session: Session) -> list[ScheduleDose]:
@@ -251,33 +255,29 @@ def reminded(session: Session, person_ids: list[str]) -> set[tuple[str, str, int
 
 # coverage (helper 4)
 def coverage_children(session: Session, born_from: dt.date, born_to: dt.date,
-                      codes: list[str] | None = None) -> list[Any]:
+                      codes: list[str] | None = None) -> list[ChildRow]:
     """Children born in [born_from, born_to] (not merged away, alive) with their township (the person index's
     街道/乡镇) and their recorded doses (entered-in-error excluded; only ``codes`` when given): ONE query, an
-    outer join, grouped here."""
-    from sqlalchemy import true
-
-    from onetrip.immunization.coverage import ChildRow
-    from onetrip.immunization.forecast import Dose
-    from onetrip.kit.clock import local_date
-    from onetrip.persons.models import Person
-
-    rows = session.execute(
-        select(Person.id, Person.birth_date, Person.street, Vaccination.vaccine_code, Vaccination.occurred_at)
-        .outerjoin(Vaccination, (Vaccination.person_id == Person.id) & (Vaccination.status == "completed")
-                   & (Vaccination.vaccine_code.in_(codes) if codes else true()))
-        .where(Person.birth_date >= born_from, Person.birth_date <= born_to, Person.merged_into_id.is_(None),
-               Person.deceased.is_(False))
-        .order_by(Person.id))
-    out: list[Any] = []
+    outer join, grouped here. Millions of rows for a county: read as plain rows (no ORM entities, the UTC
+    column without its per-row type conversion) and dated with one ``LocalDates``."""
+    occurred = type_coerce(Vaccination.occurred_at, DateTime(timezone=True))
+    stmt = (select(Person.id, Person.birth_date, Person.street, Vaccination.vaccine_code, occurred)
+            .outerjoin(Vaccination, (Vaccination.person_id == Person.id) & (Vaccination.status == "completed")
+                       & (Vaccination.vaccine_code.in_(codes) if codes else true()))
+            .where(Person.birth_date >= born_from, Person.birth_date <= born_to, Person.merged_into_id.is_(None),
+                   Person.deceased.is_(False))
+            .order_by(Person.id))
+    local_day = LocalDates()
+    out: list[ChildRow] = []
     current, birth, town, doses = None, None, None, []
-    for pid, b, street, code, when in rows:
-        if pid != current:
-            if current is not None:
-                out.append(ChildRow(birth, town, tuple(doses)))
-            current, birth, town, doses = pid, b, street, []
-        if code is not None:
-            doses.append(Dose(code, local_date(when)))
+    for part in session.connection().execute(stmt).partitions(20_000):  # fetchmany: no per-row fetch call
+        for pid, b, street, code, when in part:
+            if pid != current:
+                if current is not None:
+                    out.append(ChildRow(birth, town, tuple(doses)))
+                current, birth, town, doses = pid, b, street, []
+            if code is not None:
+                doses.append(Dose(code, local_day(when)))
     if current is not None:
         out.append(ChildRow(birth, town, tuple(doses)))
     return out

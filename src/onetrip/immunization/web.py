@@ -167,7 +167,7 @@ def _aefi_page(request: Request, session, principal, report_id: str, **extra) ->
 @html_errors
 def aefi_list(request: Request, session: DB, principal: CurrentPrincipal, status: str = "") -> Response:
     """The clinic's AEFI worklist: overdue drafts first (marked), the time left or past the deadline."""
-    require_scope(principal, "Immunization", "r")
+    require_scope(principal, "AdverseEvent", "r")
     status = status if status in aefi.WORKLIST_FILTERS else ""
     return page(request, "immunization/aefi_list.html", session=session, principal=principal,
                 rows=aefi.worklist(session, principal, status or None), current=status,
@@ -233,7 +233,7 @@ def aefi_create(request: Request, session: DB, principal: CurrentPrincipal,
 @html_errors
 def aefi_detail(request: Request, session: DB, principal: CurrentPrincipal, report_id: str) -> Response:
     """One report: the facts, the deadline and time left; report it, or close it with the outcome."""
-    require_scope(principal, "Immunization", "r")
+    require_scope(principal, "AdverseEvent", "r")
     return _aefi_page(request, session, principal, report_id[:32])
 
 

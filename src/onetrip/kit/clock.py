@@ -28,6 +28,32 @@ def local_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(LOCAL_TZ).date()
 
 
+class LocalDates:
+    """``local_date`` for many stored UTC times at once (a report over millions of rows): the zone's offset is
+    looked up once per calendar month and kept while it is the same at both ends of that month (Asia/Shanghai:
+    always, since 1991); a month in which it changes falls back to ``local_date``. Accepts aware or naive-UTC
+    datetimes (as SQLite returns them)."""
+
+    def __init__(self) -> None:
+        self._offsets: dict[tuple[int, int], dt.timedelta | None] = {}
+
+    def _offset(self, year: int, month: int) -> dt.timedelta | None:
+        start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+        end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC) - dt.timedelta(seconds=1)
+        first, last = LOCAL_TZ.utcoffset(start.astimezone(LOCAL_TZ)), LOCAL_TZ.utcoffset(end.astimezone(LOCAL_TZ))
+        return first if first == last else None
+
+    def __call__(self, moment: dt.datetime) -> dt.date:
+        key = (moment.year, moment.month)
+        try:
+            offset = self._offsets[key]
+        except KeyError:
+            offset = self._offsets[key] = self._offset(*key)
+        if offset is None or moment.tzinfo not in (None, dt.UTC):
+            return local_date(as_utc(moment))
+        return (moment + offset).date()
+
+
 def local_hhmm(moment: dt.datetime) -> str:
     return moment.astimezone(LOCAL_TZ).strftime("%H:%M")
 

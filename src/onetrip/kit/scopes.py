@@ -61,7 +61,8 @@ _RESULTS = "user/DiagnosticReport.rs user/Observation.rs user/ImagingStudy.rs us
 _FAMILY = ("user/CareTeam.crs user/Contract.crus user/CarePlan.crus user/MedicationRequest.crus user/Device.crs "
            "user/Observation.c user/MeasureReport.r")
 _REFERRAL = "user/Task.crus"  # referral workflow (issue 6): actions on the referral Task
-_IMMUNIZATION = "user/ImmunizationRecommendation.rs user/Immunization.rs"  # issue 20: forecast, records
+# issue 20: forecast, records; AEFI reports (AdverseEvent) are made by whoever sees the reaction
+_IMMUNIZATION = "user/ImmunizationRecommendation.rs user/Immunization.rs user/AdverseEvent.crus"
 ROLE_SCOPES: dict[str, str] = {
     "admin": "user/*.cruds",
     "clinician": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS} {_REFERRAL} {_IMMUNIZATION}",
