@@ -31,6 +31,8 @@ from onetrip.immunization.web import router as immunization_web_router
 from onetrip.interop.fhir.router import router as fhir_router
 from onetrip.kit.errors import Forbidden
 from onetrip.kit.principal import Principal
+from onetrip.maternal_child.endpoints import router as maternal_child_api_router
+from onetrip.maternal_child.web import router as maternal_child_web_router
 from onetrip.notify.endpoints import router as notify_api_router
 from onetrip.notify.web import router as notify_web_router
 from onetrip.recognition.cds_hooks import router as recognition_cds_router
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.include_router(family_devices_router)  # /api/devices/readings
     app.include_router(referral_api_router)  # /api/referrals
     app.include_router(immunization_api_router)  # /api/immunization: stock, inbound, the vaccination desk
+    app.include_router(maternal_child_api_router)  # /api/maternal-child: pregnancy, child health, screening
     app.include_router(recognition_api_router)  # /api/recognition/check, /decisions
     app.include_router(recognition_cds_router)  # CDS Hooks: /cds-services
     app.include_router(notify_api_router)  # /api/notify: webhooks, delivery log, redeliver
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.include_router(scheduling_web_router)
     app.include_router(referral_web_router)  # /ui/referrals
     app.include_router(immunization_web_router)  # /ui/immunization: the vaccination desk, observation
+    app.include_router(maternal_child_web_router)  # /ui/maternal-child: 妇幼 pages
     app.include_router(family_web_router)  # /ui/family
     app.include_router(web_records_router)  # results timeline, HL7 inbox
     app.include_router(notify_web_router)  # /ui/notify

@@ -87,6 +87,7 @@ from onetrip.family.models import (  # noqa: F401
 )
 
 # isort: split
+import onetrip.maternal_child.models  # noqa: F401, E402 — issue 21: pregnancy, child health, screening
 from onetrip.immunization.models import (  # noqa: F401 — issue 20: schedule, vaccines, trace codes, vaccinations
     AefiReport,
     ColdChainAlarm,

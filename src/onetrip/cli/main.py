@@ -271,7 +271,7 @@ def _reset_database() -> None:
 def user_create(
     username: str,
     role: Annotated[list[str], typer.Option("--role", help="clinician, nurse, scheduler, family_doctor, "
-                                                           "vaccinator, bureau_manager, admin (repeatable)")],
+                                                           "vaccinator, mch_doctor, bureau_manager, admin (repeatable)")],
     institution: Annotated[str | None, typer.Option(help="机构代码 / institution code")] = None,
     name: Annotated[str | None, typer.Option(help="显示名 / display name")] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="从标准输入读取密码 / read the "

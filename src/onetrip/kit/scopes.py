@@ -63,6 +63,9 @@ _FAMILY = ("user/CareTeam.crs user/Contract.crus user/CarePlan.crus user/Medicat
 _REFERRAL = "user/Task.crus"  # referral workflow (issue 6): actions on the referral Task
 # issue 20: forecast, records; AEFI reports (AdverseEvent) are made by whoever sees the reaction
 _IMMUNIZATION = "user/ImmunizationRecommendation.rs user/Immunization.rs user/AdverseEvent.crus"
+# Maternal and child health (issue 21): pregnancy episodes, visit plans, measurements, risk flags, the birth form.
+_MCH = ("user/EpisodeOfCare.crus user/CarePlan.crus user/Observation.crs user/Flag.crs "
+        "user/QuestionnaireResponse.crus")
 ROLE_SCOPES: dict[str, str] = {
     "admin": "user/*.cruds",
     "clinician": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS} {_REFERRAL} {_IMMUNIZATION}",
@@ -72,6 +75,7 @@ ROLE_SCOPES: dict[str, str] = {
     "family_doctor": f"user/Patient.crus {_DIRECTORY} {_BOOKING} {_RESULTS} {_FAMILY} {_REFERRAL} "
                      f"{_IMMUNIZATION}",
     "vaccinator": f"user/Patient.crus {_DIRECTORY} {_IMMUNIZATION} user/Immunization.c",  # the desk records
+    "mch_doctor": f"user/Patient.crus {_DIRECTORY} {_RESULTS} {_REFERRAL} {_IMMUNIZATION} {_MCH}",  # 妇幼保健医生
     # Bureau managers work with aggregates and the directory, not with individual records.
     # MeasureReport: indicator values and report forms (issue 8 cockpit); c/u: generate and replace the forms.
     "bureau_manager": "user/Organization.rs user/Practitioner.rs user/MeasureReport.crus",

@@ -36,6 +36,7 @@ class Role(StrEnum):
     scheduler = "scheduler"
     family_doctor = "family_doctor"
     vaccinator = "vaccinator"
+    mch_doctor = "mch_doctor"  # 妇幼保健医生 (issue 21)
     bureau_manager = "bureau_manager"
     integration = "integration"  # 接口工程师: the HL7 v2 inbox (issue 4)
     admin = "admin"
