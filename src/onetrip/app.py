@@ -37,6 +37,7 @@ from onetrip.notify.endpoints import router as notify_api_router
 from onetrip.notify.web import router as notify_web_router
 from onetrip.recognition.cds_hooks import router as recognition_cds_router
 from onetrip.recognition.endpoints import router as recognition_api_router
+from onetrip.recognition.web import router as recognition_web_router
 from onetrip.records.endpoints import router as records_api_router
 from onetrip.referral.endpoints import router as referral_api_router
 from onetrip.referral.web import router as referral_web_router
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.include_router(maternal_child_api_router)  # /api/maternal-child: pregnancy, child health, screening
     app.include_router(recognition_api_router)  # /api/recognition/check, /decisions
     app.include_router(recognition_cds_router)  # CDS Hooks: /cds-services
+    app.include_router(recognition_web_router)  # /ui/orders: the order screen with the recognition check
     app.include_router(notify_api_router)  # /api/notify: webhooks, delivery log, redeliver
     app.include_router(fhir_router)  # /fhir/R4: the one FHIR façade, built from every domain's declared types
     app.include_router(analytics_api_router)  # /api/indicators, /api/cockpit, /api/reports

@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, exists, literal_column, or_, select
+from sqlalchemy import bindparam, exists, func, literal_column, or_, select
 from sqlalchemy.engine import Row as Fetched
 from sqlalchemy.orm import Session
 
@@ -111,3 +111,23 @@ def check_row(check: dict[str, Any], now: dt.datetime) -> Row:
     ``check`` has id, person_id, ordering_org_id, department_id, item_code, user_id, prior_ids, channel and
     hook_instance."""
     return Row(_CHECK, check, kind="check", created_at=now, updated_at=now, **_CHECK_NULLS)
+
+
+def catalogue_search(session: Session, q: str, limit: int = 50) -> list[RecognitionItem]:
+    """Active catalogue items whose code or name (Chinese or English) contains ``q`` (the order screen)."""
+    stmt = select(RecognitionItem).where(RecognitionItem.active.is_(True))
+    term = q.strip()[:64]
+    if term:
+        like = f"%{term.lower()}%"
+        stmt = stmt.where(or_(func.lower(RecognitionItem.local_code).like(like),
+                              func.lower(func.coalesce(RecognitionItem.standard_code, "")).like(like),
+                              RecognitionItem.name_zh.like(f"%{term}%"),
+                              func.lower(RecognitionItem.name_en).like(like)))
+    return list(session.scalars(stmt.order_by(RecognitionItem.category, RecognitionItem.local_code).limit(limit)))
+
+
+def decisions_of_checks(session: Session, check_ids: list[str]) -> list[RecognitionDecision]:
+    """The decisions recorded on these checks, oldest first (the latest one counts)."""
+    return list(session.scalars(select(RecognitionDecision).where(
+        RecognitionDecision.kind == "decision", RecognitionDecision.check_id.in_(check_ids))
+        .order_by(RecognitionDecision.created_at, RecognitionDecision.id)))
