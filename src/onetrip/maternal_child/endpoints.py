@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import (
     APIRouter,
@@ -23,7 +23,6 @@ from onetrip.maternal_child import (
     screening,
 )
 from onetrip.maternal_child.schemas import (
-    BookingIn,
     CaseManagerIn,
     ChildCheckIn,
     ChildCheckOut,
@@ -34,6 +33,7 @@ from onetrip.maternal_child.schemas import (
     OverdueOut,
     PlanItemOut,
     PlanWindowOut,
+    PregnancyBookingIn,
     PregnancyOut,
     PregnancyRow,
     PregnancyVisitOut,
@@ -74,7 +74,7 @@ def pregnancy_out(v: pregnancy.View) -> PregnancyOut:
 
 
 @router.post("/pregnancies", response_model=PregnancyOut, status_code=201)
-def book_pregnancy(body: BookingIn, session: DB, principal: CurrentPrincipal) -> PregnancyOut:
+def book_pregnancy(body: PregnancyBookingIn, session: DB, principal: CurrentPrincipal) -> PregnancyOut:
     """建册: book a pregnancy for a registered woman (LMP, optional dating ultrasound, the grading facts). The
     EDD is Naegele's, or the early ultrasound's when they differ by more than the rule's tolerance; the booking
     check is the first antenatal visit; the five-colour risk grade (R11.2) is computed."""
@@ -84,7 +84,8 @@ def book_pregnancy(body: BookingIn, session: DB, principal: CurrentPrincipal) ->
 
 @router.get("/pregnancies", response_model=list[PregnancyRow])
 def list_pregnancies(session: DB, principal: CurrentPrincipal,
-                     which: Annotated[str, Query(alias="list")] = "all") -> list[PregnancyRow]:
+                     which: Annotated[Literal["all", "overdue", "case-management"], Query(alias="list")] = "all"
+                     ) -> list[PregnancyRow]:
     """The institution's open pregnancies (masked): ``list=all``; ``overdue`` (a visit window passed without
     its visit); ``case-management`` (orange or red without a case manager). Audited."""
     require_scope(principal, "EpisodeOfCare", "r")
@@ -252,7 +253,8 @@ def screening_result(campaign_id: str, body: ScreeningResultIn, session: DB,
 
 @router.get(f"{SCREENING}/campaigns/{{campaign_id}}/worklist", response_model=list[ScreeningOut])
 def screening_worklist(campaign_id: str, session: DB, principal: CurrentPrincipal,
-                       list_: Annotated[str, Query(alias="list")] = "positives-open",
+                       list_: Annotated[Literal["positives-overdue", "positives-open"], Query(alias="list")] = (
+                           "positives-open"),
                        date: OnDay = None) -> list[ScreeningOut]:
     """Positives to follow on ``date`` (default today): ``list=positives-overdue`` (past a deadline) or
     ``positives-open`` (every positive still to follow). Audited."""

@@ -27,11 +27,11 @@ from onetrip.maternal_child import repository as repo
 from onetrip.maternal_child import rules
 from onetrip.maternal_child.models import Pregnancy, PregnancyVisit, RiskGrade
 from onetrip.maternal_child.schemas import (
-    BookingIn,
     CaseManagerIn,
     DeliveryIn,
     EscalationIn,
     FindingsIn,
+    PregnancyBookingIn,
     VisitIn,
 )
 from onetrip.outbox.service import record_event
@@ -120,7 +120,7 @@ def _grade(session: Session, principal: Principal, p: Pregnancy, day: dt.date, v
     return g
 
 
-def book(session: Session, principal: Principal, data: BookingIn, on: dt.date | None = None) -> Pregnancy:
+def book(session: Session, principal: Principal, data: PregnancyBookingIn, on: dt.date | None = None) -> Pregnancy:
     """建册: the mother's record read (audited, access-checked), the pregnancy dated (Naegele, or the early
     ultrasound when it differs by more than the rule's tolerance), the booking check recorded as the first
     antenatal visit, the risk graded."""

@@ -41,7 +41,7 @@ class FindingsIn(BaseModel):
     note: str | None = Field(default=None, max_length=1000)
 
 
-class BookingIn(BaseModel):
+class PregnancyBookingIn(BaseModel):
     """建册: the mother's Patient record, the last menstrual period, optionally a dating ultrasound, the facts."""
 
     patient_id: str = Field(min_length=1, max_length=64)

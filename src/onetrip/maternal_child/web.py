@@ -28,11 +28,11 @@ from onetrip.maternal_child import (
     screening,
 )
 from onetrip.maternal_child.schemas import (
-    BookingIn,
     CaseManagerIn,
     ChildCheckIn,
     DeliveryIn,
     EscalationIn,
+    PregnancyBookingIn,
     ScreeningCampaignIn,
     ScreeningFollowupIn,
     ScreeningResultIn,
@@ -104,7 +104,7 @@ async def pregnancy_book(request: Request, session: DB, principal: CurrentPrinci
         if form.get("scan_date") or form.get("scan_weeks"):
             body["scan"] = {"date": form.get("scan_date"), "weeks": form.get("scan_weeks"),
                             "days": form.get("scan_days") or 0}
-        p = pregnancy.book(session, principal, _model(BookingIn, body))
+        p = pregnancy.book(session, principal, _model(PregnancyBookingIn, body))
     except (BadRequest, NotFound, Conflict) as e:
         session.rollback()
         return _list_page(request, session, principal, "all", form, status=e.status, error=e.message,
