@@ -154,3 +154,15 @@ def run_concurrently(target, args_list) -> list[BaseException]:
     for t in threads:
         t.join()
     return errors
+
+
+def signed_in_web(app, username: str):
+    """A TestClient signed in through the web form (with the second factor when the user has one), redirects
+    not followed."""
+    from fastapi.testclient import TestClient
+
+    c = TestClient(app, follow_redirects=False)
+    r = c.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/",
+                                  "totp": totp_code(username)})
+    assert r.status_code == 303, r.text
+    return c

@@ -6,8 +6,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import fastapi_offline
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,6 +49,13 @@ from onetrip.web.records import router as web_records_router
 from onetrip.web.routes import router as web_router
 
 STATIC = Path(__file__).parent / "web" / "static"
+# Swagger UI and ReDoc, shipped by the fastapi-offline package and served from here: no CDN (issue 25, docs/web.md).
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS_URL = "/docs-assets"
+# The docs pages may load nothing from another host (ReDoc's menu would fetch its maker's logo from a CDN).
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+            "worker-src 'self' blob:; connect-src 'self'")
 THREAD_POOL = 200
 
 
@@ -75,8 +83,8 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
         description="数据多跑路，群众少跑腿 — the county medical-community platform. "
                     "FHIR R4 at /fhir/R4, OAuth2 at /auth/token, web UI at /ui.",
         # In production the API description is for signed-in admins only (_admin_docs); open in development.
-        openapi_url=None if production else "/openapi.json", docs_url=None if production else "/docs",
-        redoc_url=None if production else "/redoc",
+        # /docs and /redoc are ours (_docs_pages) so that their scripts come from this server, not a CDN.
+        openapi_url=None if production else "/openapi.json", docs_url=None, redoc_url=None,
     )
     app.state.sessionmaker = factory
     app.state.settings = settings
@@ -86,6 +94,8 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.add_middleware(RequestLimits, settings=settings)
     if production:
         _admin_docs(app)
+    else:
+        _docs_pages(app, guard=None)
     app.include_router(auth_router)
     app.include_router(api_router)
     app.include_router(scheduling_api_router)
@@ -137,10 +147,59 @@ def _admin_docs(app: FastAPI) -> None:
         admin_only(principal)
         return JSONResponse(app.openapi(), headers={"Cache-Control": "no-store"})
 
+    _docs_pages(app, guard=admin_only)
+
+
+def _docs_pages(app: FastAPI, guard) -> None:
+    """/docs (Swagger UI) and /redoc (ReDoc) with every script, style and icon served by this app.
+
+    ``guard`` (the admin check in production) runs before either page is answered; None leaves them open.
+    """
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    title = f"{app.title} — API"
+    favicon = f"{DOCS_ASSETS_URL}/favicon.png"
+
+    if guard is None:
+        @app.get("/docs", include_in_schema=False)
+        def docs() -> HTMLResponse:
+            return _swagger(app, title, favicon)
+
+        @app.get("/redoc", include_in_schema=False)
+        def redoc() -> HTMLResponse:
+            return _redoc(title, favicon)
+
+        @app.get(app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect", include_in_schema=False)
+        def oauth2_redirect() -> HTMLResponse:
+            return get_swagger_ui_oauth2_redirect_html()
+        return
+
     @app.get("/docs", include_in_schema=False)
-    def docs(principal: CurrentPrincipal) -> HTMLResponse:
-        admin_only(principal)
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} — API")
+    def admin_docs(principal: CurrentPrincipal) -> HTMLResponse:
+        guard(principal)
+        return _swagger(app, title, favicon)
+
+    @app.get("/redoc", include_in_schema=False)
+    def admin_redoc(principal: CurrentPrincipal) -> HTMLResponse:
+        guard(principal)
+        return _redoc(title, favicon)
+
+
+def _swagger(app: FastAPI, title: str, favicon: str) -> HTMLResponse:
+    # validatorUrl None: Swagger UI would otherwise send the document to an online validator for its badge.
+    page = get_swagger_ui_html(
+        openapi_url="/openapi.json", title=title, swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css", swagger_favicon_url=favicon,
+        oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
+        swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "validatorUrl": None})
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
+
+
+def _redoc(title: str, favicon: str) -> HTMLResponse:
+    page = get_redoc_html(openapi_url="/openapi.json", title=title, redoc_favicon_url=favicon,
+                          redoc_js_url=f"{DOCS_ASSETS_URL}/redoc.standalone.js", with_google_fonts=False)
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
 
 
 def app_with_dispatcher() -> FastAPI:

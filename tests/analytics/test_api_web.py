@@ -6,7 +6,6 @@ import csv
 import io
 
 import pytest
-from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -16,7 +15,7 @@ from onetrip.analytics.models import AnalyticsCatchment, AnalyticsReport, Encoun
 from onetrip.cli.main import app as cli_app
 from onetrip.outbox.models import OutboxEvent
 from tests.analytics import fixture as fx_mod
-from tests.factories import PASSWORD, auth, token, totp_code
+from tests.factories import auth, signed_in_web, token
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +32,6 @@ def mgr(client, world):
     return auth(token(client, world.users["mgr"]))
 
 
-def _web(app, username: str) -> TestClient:
-    c = TestClient(app, follow_redirects=False)
-    r = c.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/",
-                                  "totp": totp_code(username)})
-    assert r.status_code == 303, r.text
-    return c
 
 
 # --- FHIR Encounter --------------------------------------------------------------------------------
@@ -154,7 +147,7 @@ def loaded_dept(client) -> str:
 # --- web -------------------------------------------------------------------------------------------
 
 def test_cockpit_page_for_managers_only(app, world, loaded):
-    c = _web(app, world.users["mgr"])
+    c = signed_in_web(app, world.users["mgr"])
     r = c.get("/ui/cockpit?month=2026-10")
     assert r.status_code == 200
     assert "指标驾驶舱" in r.text and "基层就诊率" in r.text and "75.00%" in r.text and "同比" in r.text
@@ -165,7 +158,7 @@ def test_cockpit_page_for_managers_only(app, world, loaded):
     assert "Primary-care visit share" in en.text and "Indicator cockpit" in en.text
     assert c.get("/ui/cockpit/static/cockpit.js").status_code == 200
     assert c.get("/ui/cockpit/static/../web.py").status_code == 404
-    denied = _web(app, world.users["doc_a"]).get("/ui/cockpit")
+    denied = signed_in_web(app, world.users["doc_a"]).get("/ui/cockpit")
     assert denied.status_code == 403
 
 
@@ -202,7 +195,7 @@ def test_reports_on_demand_idempotent_and_printable(client, mgr, world, db, load
 
 
 def test_report_page_button_and_archive(app, world, loaded):
-    c = _web(app, world.users["mgr"])
+    c = signed_in_web(app, world.users["mgr"])
     page = c.get("/ui/cockpit/reports")
     assert page.status_code == 200 and "历史报表" in page.text
     r = c.post("/ui/cockpit/reports", data={"kind": "quarterly", "period": "2026-Q4"})

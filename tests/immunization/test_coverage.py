@@ -12,7 +12,6 @@ import io
 from itertools import count
 
 import pytest
-from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import event, update
 
@@ -23,7 +22,7 @@ from onetrip.immunization.models import Vaccination, VaccineLot, VaccinePackage,
 from onetrip.immunization.schedule import load_seed
 from onetrip.kit.clock import local_datetime
 from onetrip.persons.models import PatientRecord, Person
-from tests.factories import PASSWORD, auth, register_patient, token, totp_code
+from tests.factories import auth, register_patient, signed_in_web, token
 
 D = dt.date.fromisoformat
 ASSESSED = D("2026-12-01")
@@ -232,16 +231,10 @@ def test_report_form_export_contains_the_figures(client, mgr, seeded):
     assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
 
 
-def _web(app, username: str) -> TestClient:
-    c = TestClient(app, follow_redirects=False)
-    r = c.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/",
-                                  "totp": totp_code(username)})
-    assert r.status_code == 303, r.text
-    return c
 
 
 def test_cockpit_panel_shows_the_figures_and_errors_inline(app, world, seeded):
-    c = _web(app, world.users["mgr"])
+    c = signed_in_web(app, world.users["mgr"])
     r = c.get("/ui/cockpit/coverage", params={"date": "2026-12-01", "cohort": "2025", "lang": "en"})
     assert r.status_code == 200, r.text
     html = r.text
@@ -256,5 +249,5 @@ def test_cockpit_panel_shows_the_figures_and_errors_inline(app, world, seeded):
     assert bad.status_code == 400 and 'id="coverage-error"' in bad.text and 'value="20x5"' in bad.text
     export = c.get("/ui/cockpit/coverage/export", params={"date": "2026-12-01", "format": "csv"})
     assert export.status_code == 200 and "HepB-1" in export.content.decode("utf-8-sig")
-    doc = _web(app, world.users["doc_a"])
+    doc = signed_in_web(app, world.users["doc_a"])
     assert doc.get("/ui/cockpit/coverage").status_code == 403

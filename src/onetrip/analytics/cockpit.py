@@ -72,11 +72,15 @@ def cockpit(session: Session, *, start: dt.date, end: dt.date, filters: service.
     for r in ranking:
         a = agg.setdefault(r["group"], {"group": r["group"], "group_name": r.get("group_name"), "value": 0})
         a["value"] += r["value"] or 0
+    # Every rate for every month of the trend: the figure, or 无数据 with the reason (issue 25) — never a blank.
+    rates = [i for i in INDICATORS if i.unit == "ratio"]
+    _, monthly = service.monthly(session, rates, trend_start, end, filters)
     cur = session.get(AnalyticsCursor, "outbox")
     return {
         "range": {"from": start.isoformat(), "to": end.isoformat()},
         "filters": {"community": filters.community_id, "organization": filters.organization_id},
         "tiles": tiles, "trend": {"months": keys, "series": trend},
+        "monthly": {"months": keys, "rows": [{"id": m["indicator"].id, "cells": m["cells"]} for m in monthly]},
         "drill": {"indicator": drill, "level": level, "rows": table},
         "ranking": {"indicator": ranking_ind, "rows": sorted(agg.values(), key=lambda r: -r["value"])[:15]},
         "updated_at": cur.updated_at.isoformat() if cur else None,

@@ -53,6 +53,24 @@ def year_on_year(current: float | None, previous: float | None) -> float | None:
     return round((current - previous) / previous, 4)
 
 
+NEW = "new"  # change kind: there was nothing to compare with (shown as 新增 / new)
+
+
+def change(current: float | None, previous: float | None, *, relative: bool) -> tuple[float | None, str]:
+    """同比/环比 and how to read it: ``(value, kind)``. Counts and days change relatively ("relative",
+    (current − previous) ÷ previous), rates in percentage points ("points"). When the earlier figure is
+    missing — or 0 for a relative change, which has no base — and the current one is not, the change is
+    ``(None, "new")``: 新增, never a percentage or infinity."""
+    kind = "relative" if relative else "points"
+    if current is None:
+        return None, kind
+    if previous is None or (relative and not previous):
+        return (None, NEW) if (current or previous is None) else (None, kind)
+    if relative:
+        return year_on_year(current, previous), kind
+    return round(current - previous, 4), kind
+
+
 def standard_management(followup_counts: Iterable[int], minimum: int) -> int:
     """R3.6 / R3.2: managed patients with at least ``minimum`` follow-ups in the year (规范管理)."""
     return sum(1 for n in followup_counts if n >= minimum)

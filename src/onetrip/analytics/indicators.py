@@ -52,7 +52,8 @@ class Indicator:
                                                  "measures": list(self.numerator)},
                 "denominator": {"zh": self.denominator_zh, "en": self.denominator_en,
                                 "measures": list(self.denominator)} if self.denominator_zh else None,
-                "rule": self.rule, "confidence": self.confidence, "dimensions": list(self.dimensions),
+                "rule": self.rule, "basis": dict(zip(("zh", "en"), basis(self), strict=True)),
+                "confidence": self.confidence, "dimensions": list(self.dimensions),
                 "target": target, "higher_is_better": self.higher_is_better, "note": self.note}
 
 
@@ -140,6 +141,36 @@ INDICATORS: tuple[Indicator, ...] = (
 )
 
 BY_ID = {i.id: i for i in INDICATORS}
+
+# The official document each indicator is published under (what a form or page cites; ``rule`` stays the
+# internal reference to RULES.md for developers and the API). (Chinese, English).
+MONITORING_2024 = ("紧密型县域医共体监测指标（2024）", "Monitoring indicators of close-knit county medical communities (2024)")
+RECOGNITION_2022 = ("医疗机构检查检验结果互认管理办法（2022）",
+                    "Measures for mutual recognition of examination and test results between institutions (2022)")
+PHS_HYPERTENSION = ("国家基本公共卫生服务规范（第三版）高血压患者健康管理服务规范",
+                    "National basic public health service standards (3rd ed.), hypertension management")
+PHS_DIABETES = ("国家基本公共卫生服务规范（第三版）2型糖尿病患者健康管理服务规范",
+                "National basic public health service standards (3rd ed.), type 2 diabetes management")
+FAMILY_2022 = ("关于推进家庭医生签约服务高质量发展的指导意见（2022）",
+               "Guidance on high-quality family-doctor contract services (2022)")
+PLATFORM = ("本平台口径（无官方公式）", "platform definition (no official formula)")
+SOURCES = {
+    "lookups": PLATFORM, "recognition_rate": RECOGNITION_2022, "reminder_acceptance": RECOGNITION_2022,
+    "referrals_up": MONITORING_2024, "referrals_down": MONITORING_2024, "referrals_total": MONITORING_2024,
+    "primary_visit_rate": MONITORING_2024, "outpatient_visits": MONITORING_2024,
+    "county_visit_rate": MONITORING_2024, "county_inpatient_rate": MONITORING_2024, "contract_rate": FAMILY_2022,
+    "hypertension_management_rate": PHS_HYPERTENSION, "hypertension_standard_rate": PHS_HYPERTENSION,
+    "hypertension_control_rate": PHS_HYPERTENSION, "diabetes_management_rate": PHS_DIABETES,
+    "diabetes_standard_rate": PHS_DIABETES, "diabetes_control_rate": PHS_DIABETES,
+    "smart_booking_rate": PLATFORM, "no_show_rate": PLATFORM, "exam_wait_median": PLATFORM,
+}
+
+
+def basis(ind: Indicator) -> tuple[str, str]:
+    """The basis a person reads: the official document and the indicator's name in it, e.g.
+    「紧密型县域医共体监测指标（2024）：基层就诊率」."""
+    zh, en = SOURCES.get(ind.id, PLATFORM)
+    return f"{zh}：{ind.name_zh}", f"{en}: {ind.name_en}"
 
 # Which measure families feed which measures (facts.py computes them).
 MEASURES = {

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onetrip.analytics import service
-from onetrip.analytics.indicators import INDICATORS, ORGANIZATION, Indicator
+from onetrip.analytics.formulas import NEW
+from onetrip.analytics.indicators import INDICATORS, ORGANIZATION, Indicator, basis
 from onetrip.analytics.models import AnalyticsReport
 from onetrip.kit.clock import LOCAL_TZ, utcnow
 from onetrip.kit.errors import BadRequest, NotFound
@@ -34,7 +36,7 @@ from onetrip.registry.models import Organization
 KINDS = ("monthly", "quarterly")
 DISTRICT = "district"
 HEADERS = ("序号\nNo.", "指标\nIndicator", "单位\nUnit", "分子\nNumerator", "分母\nDenominator", "本期\nThis period",
-           "去年同期\nSame period last year", "同比\nYear on year", "目标\nTarget", "依据\nRule")
+           "去年同期\nSame period last year", "同比\nYear on year", "目标\nTarget", "依据\nBasis")
 WIDTHS = (6, 34, 10, 12, 12, 12, 14, 12, 10, 40)
 UNIT_LABEL = {"count": "人次 / count", "ratio": "%", "days": "天 / days"}
 
@@ -74,8 +76,14 @@ def _title(scope_name: str, kind: str, period: str) -> str:
     return f"{scope_name} {when}{'指标月报表' if kind == 'monthly' else '指标季报表'}"
 
 
+NEW_TEXT = "新增 new"  # growth from nothing: no percentage (issue 25)
+NO_DATA_TEXT = "无数据 no data"
+
+
 def _change_text(r: dict) -> str:
     c = r["change"]
+    if r["change_kind"] == NEW:
+        return NEW_TEXT
     if c is None:
         return ""
     return f"{c * 100:+.2f}%" if r["change_kind"] == "relative" else f"{c * 100:+.2f} 个百分点 pp"
@@ -149,20 +157,22 @@ def to_xlsx(title: str, subtitle: str, rows: list[dict]) -> bytes:
     for n, r in enumerate(rows, 1):
         ind: Indicator = r["indicator"]
         pct = "0.00%" if ind.unit == "ratio" else ("0.0" if ind.unit == "days" else "#,##0")
+        why = r.get("no_data")
+        value = r["value"] if why is None else f"{NO_DATA_TEXT}：{why['zh']}"
         values = [n, f"{ind.name_zh}\n{ind.name_en}", UNIT_LABEL[ind.unit], r["numerator"], r["denominator"],
-                  r["value"], r["previous"], _change_text(r), r["target"], ind.rule]
+                  value, r["previous"], _change_text(r), r["target"], "\n".join(basis(ind))]
         row = 3 + n
         for c, v in enumerate(values, 1):
             cell = ws.cell(row=row, column=c, value=v)
             cell.border = border
             cell.font = Font(name="SimSun", size=10)
-            cell.alignment = Alignment(vertical="center", wrap_text=c in (2, 10),
+            cell.alignment = Alignment(vertical="center", wrap_text=c in (2, 6, 10),
                                        horizontal="left" if c in (2, 10) else "center")
-            if c in (6, 7, 9) and v is not None:
+            if c in (6, 7, 9) and isinstance(v, int | float):
                 cell.number_format = pct
             elif c in (4, 5):
                 cell.number_format = "#,##0"
-        ws.row_dimensions[row].height = 30
+        ws.row_dimensions[row].height = 45
     return finish_form(wb, ws, last_col=last_col, rows=len(rows), note_height=28, widths=WIDTHS, freeze="C4",
                        note=("说明：数据由平台自动汇总（日事实表），无需手工填报；标 U 的指标口径为平台默认，可由管理员调整。 "
                              "Figures are computed by the platform from daily facts; definitions marked U are defaults."))
@@ -173,11 +183,14 @@ def to_csv(title: str, rows: list[dict]) -> bytes:
     w = csv.writer(buf)
     w.writerow([title])
     w.writerow(["indicator_id", "指标", "indicator", "unit", "numerator", "denominator", "value",
-                "previous_year", "change", "change_kind", "target", "rule"])
+                "previous_year", "change", "change_kind", "target", "依据 basis", "说明 note"])
     for r in rows:
         ind: Indicator = r["indicator"]
+        why = r.get("no_data")
+        change = NEW_TEXT if r["change_kind"] == NEW else r["change"]
+        note = f"{NO_DATA_TEXT}：{why['zh']} / {why['en']}" if why else ""
         w.writerow([ind.id, ind.name_zh, ind.name_en, ind.unit, r["numerator"], r["denominator"], r["value"],
-                    r["previous"], r["change"], r["change_kind"], r["target"], ind.rule])
+                    r["previous"], change, r["change_kind"], r["target"], basis(ind)[0], note])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -241,9 +254,32 @@ def get(session: Session, report_id: str) -> AnalyticsReport:
     return r
 
 
+def folder(r: AnalyticsReport) -> str:
+    """Where a form is filed: year / month (or quarter) / form — ``2026/10/monthly``, ``2026/Q4/quarterly`` —
+    so a year of forms is not one flat folder of hundreds of files (issue 25)."""
+    sub = r.period[5:] if r.kind == "monthly" else r.period[-2:]
+    return str(PurePosixPath(r.period[:4], sub, r.kind))
+
+
+def write_file(out: Path, r: AnalyticsReport) -> Path:
+    """Write a form under ``out`` in its folder (``folder``); returns the path written."""
+    path = out.joinpath(*folder(r).split("/"), r.filename)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(r.content)
+    return path
+
+
+def filed(rows: list[AnalyticsReport]) -> list[tuple[str, list[AnalyticsReport]]]:
+    """The archive grouped by folder, newest period first (the archive page's sections)."""
+    groups: dict[str, list[AnalyticsReport]] = {}
+    for r in rows:
+        groups.setdefault(folder(r), []).append(r)
+    return sorted(groups.items(), key=lambda kv: kv[0], reverse=True)
+
+
 def describe(r: AnalyticsReport) -> dict:
     return {"id": r.id, "kind": r.kind, "period": r.period, "scope": r.scope, "format": r.fmt,
-            "filename": r.filename, "size": len(r.content), "sha256": r.sha256,
+            "filename": r.filename, "folder": folder(r), "size": len(r.content), "sha256": r.sha256,
             "generated_at": r.generated_at.isoformat(), "generated_by": r.generated_by,
             "url": f"/api/reports/{r.id}"}
 

@@ -371,15 +371,41 @@ def tile(session: Session, ind: Indicator, start: dt.date, end: dt.date, filters
     return _tile(ind, cur, prev, target)
 
 
+def no_data(ind: Indicator) -> dict[str, str]:
+    """Why an indicator has no figure for a period (shown as 无数据 / no data with this reason)."""
+    if ind.kind == "median":
+        return {"zh": f"本期没有可计算的记录（{ind.numerator_zh}）",
+                "en": f"nothing to compute in this period ({ind.numerator_en})"}
+    return {"zh": f"本期分母为 0：没有{ind.denominator_zh}", "en": f"the denominator is 0: no {ind.denominator_en}"}
+
+
+def monthly(session: Session, inds: list[Indicator], start: dt.date, end: dt.date,
+            filters: Filters | None = None) -> tuple[list[str], list[dict]]:
+    """Every month from ``start`` to ``end`` for each indicator: the figure, or None with the reason
+    (``no_data``) when the month has nothing to compute it from — never a silent blank."""
+    keys = periods_between(start, end, "month")
+    out = []
+    for ind in inds:
+        got = {r["period"]: r for r in values(session, ind.id, period="month", start=start, end=end,
+                                              filters=filters, with_names=False)}
+        cells = []
+        for k in keys:
+            r = got.get(k)
+            v = r["value"] if r else None
+            cells.append({"period": k, "value": v, "numerator": r["numerator"] if r else None,
+                          "denominator": r["denominator"] if r else None,
+                          "no_data": None if v is not None else no_data(ind)})
+        out.append({"indicator": ind, "cells": cells})
+    return keys, out
+
+
 def _tile(ind: Indicator, cur: dict | None, prev: dict | None, target: Any) -> dict:
     cv, pv = (cur or {}).get("value"), (prev or {}).get("value")
-    change = None
-    if cv is not None and pv is not None:
-        change = formulas.year_on_year(cv, pv) if ind.unit in ("count", "days") else round(cv - pv, 4)
+    change, change_kind = formulas.change(cv, pv, relative=ind.unit in ("count", "days"))
     met = None
     if cv is not None and target is not None:
         met = cv >= target if ind.higher_is_better else cv <= target
     return {"id": ind.id, "name_zh": ind.name_zh, "name_en": ind.name_en, "unit": ind.unit, "value": cv,
             "numerator": (cur or {}).get("numerator"), "denominator": (cur or {}).get("denominator"),
-            "previous": pv, "change": change, "change_kind": "relative" if ind.unit in ("count", "days") else "points",
+            "previous": pv, "change": change, "change_kind": change_kind, "no_data": None if cv is not None else no_data(ind),
             "target": target, "met": met, "higher_is_better": ind.higher_is_better}

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from onetrip.analytics import cockpit as cockpit_mod
 from onetrip.analytics import coverage as coverage_mod
 from onetrip.analytics import reports, service
-from onetrip.analytics.indicators import BY_ID, INDICATORS
+from onetrip.analytics.indicators import BY_ID, INDICATORS, basis
 from onetrip.api.deps import DB, CurrentPrincipal
 from onetrip.api.web import check_origin, html_errors, page
 from onetrip.kit.clock import local_date, utcnow
@@ -62,7 +62,7 @@ def cockpit_page(request: Request, session: DB, principal: CurrentPrincipal, mon
     return page(request, "cockpit/cockpit.html", session=session, principal=principal, data=data, month=month,
                 community=community or "", organization=organization or "", community_name=comm_name,
                 organization_name=org_name, choices=ch, drill=drill, wall=bool(wall),
-                refresh=max(30, min(refresh, 3600)), indicators=INDICATORS, by_id=BY_ID, charts=charts)
+                refresh=max(30, min(refresh, 3600)), indicators=INDICATORS, by_id=BY_ID, charts=charts, basis=basis)
 
 
 @router.get("/reports")
@@ -71,7 +71,7 @@ def reports_page(request: Request, session: DB, principal: CurrentPrincipal, mad
     _require(principal)
     today = local_date(utcnow())
     return page(request, "cockpit/reports.html", session=session, principal=principal,
-                rows=reports.archive(session, limit=200), made=made,
+                folders=reports.filed(reports.archive(session, limit=200)), made=made,
                 last_month=reports.last_period("monthly", today), last_quarter=reports.last_period("quarterly", today))
 
 

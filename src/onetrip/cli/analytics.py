@@ -80,9 +80,10 @@ def _write(rows, out: Path | None) -> None:
         table.add_column(c)
     for r in rows:
         table.add_row(r.period, r.scope, r.filename, f"{len(r.content):,}")
-        if out:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / r.filename).write_bytes(r.content)
+        if out:  # filed by year / month / form (reports.folder)
+            from onetrip.analytics.reports import write_file
+
+            write_file(out, r)
     console.print(table)
 
 
