@@ -13,10 +13,10 @@ from itertools import count
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 
 from onetrip.immunization import coverage as cov
-from onetrip.immunization import interface
+from onetrip.immunization import coverage_service, interface
 from onetrip.immunization.forecast import Dose
 from onetrip.immunization.models import Vaccination, VaccineLot, VaccinePackage, VaccineProduct
 from onetrip.immunization.schedule import load_seed
@@ -162,7 +162,7 @@ def _api_figures(rows: list[dict]) -> dict:
             for r in rows}
 
 
-def test_interface_reads_in_one_query_and_skips_entered_in_error(db, seeded):
+def _statements(db, call) -> tuple[object, list[str]]:
     statements: list[str] = []
     with db.session() as s:
         engine = s.get_bind()
@@ -172,13 +172,57 @@ def test_interface_reads_in_one_query_and_skips_entered_in_error(db, seeded):
 
         event.listen(engine, "before_cursor_execute", seen)
         try:
-            res = interface.coverage(s, assessed=ASSESSED)
+            res = call(s)
         finally:
             event.remove(engine, "before_cursor_execute", seen)
+    return res, statements
+
+
+def test_interface_reads_in_one_query_and_skips_entered_in_error(db, seeded):
+    coverage_service._CACHE.clear()
+    res, statements = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
     assert _figures(res.cells) == EXPECTED  # the entered-in-error HepB-3 of 乙三 is not counted (B: 1 of 2)
     assert res.townships == sorted([A, B]) + ["unknown"] and res.cohorts == ["2025", "2026"] and res.doses == DOSES
-    vaccination_reads = [q for q in statements if "imm_vaccination" in q]
-    assert len(vaccination_reads) == 1 and len(statements) <= 4  # rule values, schedule, children: no N+1
+    children_reads = [q for q in statements if "imm_vaccination" in q and "JOIN" in q.upper()]
+    # rule values, schedule, the data's version (two aggregates), the children: no N+1
+    assert len(children_reads) == 1 and len(statements) <= 6
+
+
+def test_the_figures_are_read_once_until_a_dose_or_a_person_changes(db, world, seeded):
+    coverage_service._CACHE.clear()
+    first, _ = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
+    again, statements = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED, township=A))
+    assert not [q for q in statements if "JOIN" in q.upper()]  # served from the cache: no children query
+    assert _figures(again.cells) == {k: v for k, v in EXPECTED.items() if k[1] == A}
+    # a dose marked entered-in-error changes the figures at once
+    with db.session() as s:
+        counted = s.scalars(select(Vaccination).join(Person, Person.id == Vaccination.person_id).where(
+            Person.street == A, Vaccination.status == "completed", Vaccination.vaccine_code == "MMR")).first()
+        assert counted is not None
+        counted.status = "entered-in-error"
+        s.commit()
+    try:
+        after, statements = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
+        assert [q for q in statements if "JOIN" in q.upper()]
+        assert _figures(after.cells) != _figures(first.cells)
+    finally:
+        with db.session() as s:
+            s.get(Vaccination, counted.id).status = "completed"
+            s.commit()
+    back, _ = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
+    assert _figures(back.cells) == EXPECTED
+    # a child moving to another township too
+    with db.session() as s:
+        mover = s.scalars(select(Person).where(Person.street == A)).first()
+        mover.street = B
+        s.commit()
+    try:
+        moved, _ = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
+        assert _figures(moved.cells) != EXPECTED
+    finally:
+        with db.session() as s:
+            s.get(Person, mover.id).street = A
+            s.commit()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,10 @@ of ``coverage.py``. Exposed to the cockpit through ``interface.coverage`` (aggre
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +27,30 @@ class CoverageResult:
     townships: list[str]  # every township with children of the cohorts (for the filter)
     cohorts: list[str]
     doses: list[str]  # the reported doses, in the rule's order
+
+
+# Results by what they depend on: the database, the assessment date, the cohorts' span and cut, the doses with
+# their ages (schedule rows and rule values, as ``Target``s) and the data's version (``repo.coverage_version``:
+# any dose recorded or corrected, any person changed moves it). A page and then its export, or the same figures
+# opened twice, read the county once. Small: each entry is the figures (~1,000 cells), not the rows.
+_CACHE: OrderedDict[tuple[Any, ...], tuple[list[cov.Cell], list[str], list[str]]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 16
+
+
+def _cached(key: tuple[Any, ...]) -> tuple[list[cov.Cell], list[str], list[str]] | None:
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+        return hit
+
+
+def _keep(key: tuple[Any, ...], value: tuple[list[cov.Cell], list[str], list[str]]) -> None:
+    with _CACHE_LOCK:
+        _CACHE[key] = value
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
 
 
 def coverage(session: Session, *, assessed: dt.date, cohort: str | None = None, township: str | None = None,
@@ -52,10 +79,16 @@ def coverage(session: Session, *, assessed: dt.date, cohort: str | None = None, 
         raise BadRequest(f"规则值 immunization.coverage_doses / coverage_timely_window 格式错误 / a coverage rule "
                          f"value is malformed: {e}") from None
     codes = sorted({c for t in targets for c in t.codes})
-    children = repo.coverage_children(session, start, min(end, assessed), codes)
-    cells = cov.coverage(children, targets, assessed, by)
-    townships = sorted({c.township for c in cells}, key=lambda t: (t == cov.UNKNOWN, t))
-    cohorts = sorted({c.cohort for c in cells})
+    key = (str(session.get_bind().url), assessed, start, min(end, assessed), by, tuple(targets),
+           repo.coverage_version(session))
+    found = _cached(key)
+    if found is None:
+        children = repo.coverage_children(session, start, min(end, assessed), codes)
+        all_cells = cov.coverage(children, targets, assessed, by)
+        found = (all_cells, sorted({c.township for c in all_cells}, key=lambda t: (t == cov.UNKNOWN, t)),
+                 sorted({c.cohort for c in all_cells}))
+        _keep(key, found)
+    cells, townships, cohorts = found
     if township:
         cells = [c for c in cells if c.township == township]
     return CoverageResult(assessed, by, cells, townships, cohorts, [t.key for t in targets])

@@ -254,6 +254,15 @@ def reminded(session: Session, person_ids: list[str]) -> set[tuple[str, str, int
     return {tuple(r) for r in rows}
 
 # coverage (helper 4)
+def coverage_version(session: Session) -> tuple[Any, ...]:
+    """What the coverage figures' inputs look like now: count and latest change of the vaccination records and
+    of the persons (a dose recorded or marked entered-in-error, an address or a merge moves it). Two aggregate
+    reads; the figures are cached under it."""
+    doses = session.execute(select(func.count(), func.max(Vaccination.updated_at))).one()
+    people = session.execute(select(func.count(), func.max(Person.updated_at))).one()
+    return (*doses, *people)
+
+
 def coverage_children(session: Session, born_from: dt.date, born_to: dt.date,
                       codes: list[str] | None = None) -> list[ChildRow]:
     """Children born in [born_from, born_to] (not merged away, alive) with their township (the person index's
