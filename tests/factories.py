@@ -95,18 +95,19 @@ def totp_code(username: str) -> str:
     """A fresh one-time code of an enrolled test user ("" for a user without a second factor).
 
     A code works once (a replay is refused) and only within one 30-second step either side of now, so this hands
-    out the next step not used yet; when tests sign the same administrator in more often than that, it forgets
-    the last accepted step in the user's database first — test set-up only."""
+    out the next step not used yet — the current step or the next, never the previous one, which a step boundary
+    passing before the server checks it would make too old; when tests sign the same administrator in more
+    often than that, it forgets the last accepted step in the user's database first — test set-up only."""
     if username not in TOTP_USERS:
         return ""
     secret, factory = TOTP_USERS[username]
     now = totp_rules.step_of(utcnow())
-    step = max(now - 1, _LAST_STEP.get(username, now - 2) + 1)
+    step = max(now, _LAST_STEP.get(username, now - 1) + 1)
     if step > now + 1:
         with factory() as s:
             s.execute(update(User).where(User.username == username).values(totp_last_step=None))
             s.commit()
-        step = now - 1
+        step = now
     _LAST_STEP[username] = step
     return totp_rules.code_at_step(secret, step)
 
