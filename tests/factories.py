@@ -167,3 +167,22 @@ def signed_in_web(app, username: str):
                                   "totp": totp_code(username)})
     assert r.status_code == 303, r.text
     return c
+
+
+def with_statements(db, call):
+    """``call(session)``'s result and the SQL statements it sent (to show a read is one query, not N+1)."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    with db.session() as s:
+        engine = s.get_bind()
+
+        def seen(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            res = call(s)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    return res, statements

@@ -13,7 +13,7 @@ from itertools import count
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from onetrip.immunization import coverage as cov
 from onetrip.immunization import coverage_service, interface
@@ -22,7 +22,7 @@ from onetrip.immunization.models import Vaccination, VaccineLot, VaccinePackage,
 from onetrip.immunization.schedule import load_seed
 from onetrip.kit.clock import local_datetime
 from onetrip.persons.models import PatientRecord, Person
-from tests.factories import auth, register_patient, signed_in_web, token
+from tests.factories import auth, register_patient, signed_in_web, token, with_statements
 
 D = dt.date.fromisoformat
 ASSESSED = D("2026-12-01")
@@ -162,25 +162,9 @@ def _api_figures(rows: list[dict]) -> dict:
             for r in rows}
 
 
-def _statements(db, call) -> tuple[object, list[str]]:
-    statements: list[str] = []
-    with db.session() as s:
-        engine = s.get_bind()
-
-        def seen(conn, cursor, statement, *args):
-            statements.append(statement)
-
-        event.listen(engine, "before_cursor_execute", seen)
-        try:
-            res = call(s)
-        finally:
-            event.remove(engine, "before_cursor_execute", seen)
-    return res, statements
-
-
 def test_interface_reads_in_one_query_and_skips_entered_in_error(db, seeded):
     coverage_service._CACHE.clear()
-    res, statements = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
+    res, statements = with_statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
     assert _figures(res.cells) == EXPECTED  # the entered-in-error HepB-3 of 乙三 is not counted (B: 1 of 2)
     assert res.townships == sorted([A, B]) + ["unknown"] and res.cohorts == ["2025", "2026"] and res.doses == DOSES
     children_reads = [q for q in statements if "imm_vaccination" in q and "JOIN" in q.upper()]
@@ -190,8 +174,8 @@ def test_interface_reads_in_one_query_and_skips_entered_in_error(db, seeded):
 
 def test_the_figures_are_read_once_until_a_dose_or_a_person_changes(db, world, seeded):
     coverage_service._CACHE.clear()
-    first, _ = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
-    again, statements = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED, township=A))
+    first, _ = with_statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
+    again, statements = with_statements(db, lambda s: interface.coverage(s, assessed=ASSESSED, township=A))
     assert not [q for q in statements if "JOIN" in q.upper()]  # served from the cache: no children query
     assert _figures(again.cells) == {k: v for k, v in EXPECTED.items() if k[1] == A}
     # a dose marked entered-in-error changes the figures at once
@@ -202,14 +186,14 @@ def test_the_figures_are_read_once_until_a_dose_or_a_person_changes(db, world, s
         counted.status = "entered-in-error"
         s.commit()
     try:
-        after, statements = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
+        after, statements = with_statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
         assert [q for q in statements if "JOIN" in q.upper()]
         assert _figures(after.cells) != _figures(first.cells)
     finally:
         with db.session() as s:
             s.get(Vaccination, counted.id).status = "completed"
             s.commit()
-    back, _ = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
+    back, _ = with_statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
     assert _figures(back.cells) == EXPECTED
     # a child moving to another township too
     with db.session() as s:
@@ -217,7 +201,7 @@ def test_the_figures_are_read_once_until_a_dose_or_a_person_changes(db, world, s
         mover.street = B
         s.commit()
     try:
-        moved, _ = _statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
+        moved, _ = with_statements(db, lambda s: interface.coverage(s, assessed=ASSESSED))
         assert _figures(moved.cells) != EXPECTED
     finally:
         with db.session() as s:

@@ -13,16 +13,14 @@ import csv
 import datetime as dt
 import io
 from typing import Any
-from urllib.parse import quote
 
 from fastapi.responses import Response
 from openpyxl.styles import Alignment, Font
 from sqlalchemy.orm import Session
 
 from onetrip.analytics import reports
-from onetrip.analytics.reports import MEDIA
 from onetrip.immunization import interface as immunization
-from onetrip.kit.clock import LOCAL_TZ, MAX_SERVICE_DATE, MIN_SERVICE_DATE
+from onetrip.kit.clock import MAX_SERVICE_DATE, MIN_SERVICE_DATE
 from onetrip.kit.errors import BadRequest
 
 UNKNOWN_LABEL = "未知 / unknown"
@@ -30,7 +28,6 @@ HEADERS = ("序号\nNo.", "疫苗剂次\nVaccine dose", "乡镇/街道\nTownship
            "累计接种数\nVaccinated", "应种数\nEligible", "累计接种率\nCumulative rate",
            "及时接种数\nOn time", "应及时接种数\nDue by age", "及时接种率\nTimely rate")
 WIDTHS = (6, 14, 22, 12, 12, 12, 12, 12, 14, 12)
-FORMATS = ("xlsx", "csv")
 
 
 def check_date(day: dt.date) -> dt.date:
@@ -111,10 +108,5 @@ def to_csv(data: dict) -> bytes:
 
 def export(data: dict, fmt: str) -> Response:
     """The report form as a download (xlsx or csv)."""
-    if fmt not in FORMATS:
-        raise BadRequest("format 须为 xlsx 或 csv / format must be xlsx or csv", expression=["format"])
-    stamp = dt.datetime.now(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
-    content = to_xlsx(data, stamp) if fmt == "xlsx" else to_csv(data)
-    name = f"coverage_{data['date']}{'_' + data['cohort'] if data['cohort'] else ''}.{fmt}"
-    return Response(content, media_type=MEDIA[fmt], headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"})
+    return reports.form_download(fmt, f"coverage_{data['date']}{'_' + data['cohort'] if data['cohort'] else ''}",
+                                 lambda stamp: to_xlsx(data, stamp), lambda: to_csv(data))

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from onetrip.analytics import cockpit as cockpit_mod
 from onetrip.analytics import coverage as coverage_mod
+from onetrip.analytics import maternal_child as mch_mod
 from onetrip.analytics import reports, service
 from onetrip.analytics.indicators import INDICATORS
 from onetrip.api.deps import DB, SERVICE_DATE, CurrentPrincipal, require_scope
@@ -130,3 +131,37 @@ def coverage_export(session: DB, principal: CurrentPrincipal, date: Annotated[dt
     data = coverage_mod.panel(session, assessed=date or local_date(utcnow()), cohort=cohort, township=township,
                               by=by)
     return coverage_mod.export(data, format)
+
+
+# A year (2026) or a month (2026-10).
+FiguresPeriod = Annotated[str | None, Query(pattern=r"^(19[0-9]{2}|2[01][0-9]{2})(-(0[1-9]|1[0-2]))?$", max_length=7)]
+OrganizationId = Annotated[str | None, Query(max_length=32, pattern=r"^[0-9A-Za-z_-]*$")]
+
+
+def _mch_reader(principal) -> None:
+    """Maternal and child figures: MeasureReport read and, for a user, the bureau-manager or admin role."""
+    require_scope(principal, "MeasureReport", "r")
+    if principal.kind == "user" and not (principal.roles & REPORT_ROLES):
+        raise Forbidden("妇幼指标仅对卫健局管理人员和管理员开放 / maternal and child figures are for bureau managers "
+                        "and admins")
+
+
+@router.get("/maternal-child-figures")
+def maternal_child_figures(session: DB, principal: CurrentPrincipal, period: FiguresPeriod = None,
+                           organization: OrganizationId = None) -> dict:
+    """早孕建册率, 产前检查率, 产后访视率, 3 岁以下儿童系统管理率, 7 岁以下儿童健康管理率, 两癌筛查率 and positives
+    diagnosed in time for ``period`` (a year 2026 or a month 2026-10; default this year) and ``organization``
+    (an institution's id; default the district), each with numerator, denominator and rate (null with the
+    reason when the denominator is 0)."""
+    _mch_reader(principal)
+    return mch_mod.panel(session, period=period or str(local_date(utcnow()).year), organization=organization)
+
+
+@router.get("/maternal-child-figures/export")
+def maternal_child_figures_export(session: DB, principal: CurrentPrincipal, period: FiguresPeriod = None,
+                                  organization: OrganizationId = None,
+                                  format: Literal["xlsx", "csv"] = "xlsx") -> Response:
+    """The maternal and child report form (xlsx or csv) for the same parameters."""
+    _mch_reader(principal)
+    data = mch_mod.panel(session, period=period or str(local_date(utcnow()).year), organization=organization)
+    return mch_mod.export(data, format)

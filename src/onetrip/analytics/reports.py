@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -285,6 +286,19 @@ def describe(r: AnalyticsReport) -> dict:
 
 
 MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv; charset=utf-8"}
+
+
+FORM_FORMATS = ("xlsx", "csv")
+
+
+def form_download(fmt: str, name: str, xlsx: Callable[[str], bytes], as_csv: Callable[[], bytes]) -> Response:
+    """An on-demand report form as a download: ``xlsx(generated_at)`` or ``as_csv()``; ``name`` without the
+    extension. 400 for another format."""
+    if fmt not in FORM_FORMATS:
+        raise BadRequest("format 须为 xlsx 或 csv / format must be xlsx or csv", expression=["format"])
+    content = xlsx(dt.datetime.now(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")) if fmt == "xlsx" else as_csv()
+    return Response(content, media_type=MEDIA[fmt], headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(f'{name}.{fmt}')}", "Cache-Control": "no-store"})
 
 
 def file_response(r: AnalyticsReport) -> Response:

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from onetrip.analytics import cockpit as cockpit_mod
 from onetrip.analytics import coverage as coverage_mod
+from onetrip.analytics import maternal_child as mch_mod
 from onetrip.analytics import reports, service
 from onetrip.analytics.indicators import BY_ID, INDICATORS, basis
 from onetrip.api.deps import DB, CurrentPrincipal
@@ -131,3 +132,30 @@ def coverage_export(request: Request, session: DB, principal: CurrentPrincipal, 
     day, cohort = _coverage_args(date, cohort)
     data = coverage_mod.panel(session, assessed=day, cohort=cohort, township=township, by=by)
     return coverage_mod.export(data, format)
+
+
+@router.get("/maternal-child")
+@html_errors
+def maternal_child_page(request: Request, session: DB, principal: CurrentPrincipal, period: str | None = None,
+                        organization: str | None = None) -> Response:
+    """The panel 妇幼指标 / Maternal and child figures: numerator, denominator and rate of each figure."""
+    _require(principal)
+    period_ = (period or "").strip() or str(local_date(utcnow()).year)
+    ch = cockpit_mod.choices(session)
+    try:
+        data = mch_mod.panel(session, period=period_, organization=organization or None)
+    except BadRequest as e:  # shown inline, the filters keep what was typed
+        return page(request, "cockpit/maternal_child.html", session=session, principal=principal, status=400,
+                    data=None, error=e.message, period=period or "", organization=organization or "", choices=ch)
+    return page(request, "cockpit/maternal_child.html", session=session, principal=principal, data=data, error=None,
+                period=period_, organization=organization or "", choices=ch)
+
+
+@router.get("/maternal-child/export")
+@html_errors
+def maternal_child_export(request: Request, session: DB, principal: CurrentPrincipal, period: str | None = None,
+                          organization: str | None = None, format: str = "xlsx") -> Response:
+    _require(principal)
+    data = mch_mod.panel(session, period=(period or "").strip() or str(local_date(utcnow()).year),
+                         organization=organization or None)
+    return mch_mod.export(data, format)

@@ -78,6 +78,8 @@ DOWNLOADS: dict[str, tuple[str, ...]] = {
     "/api/family/worklist.{fmt}": ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     "/api/reports/{report_id}": ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     "/api/coverage/export": ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "/api/maternal-child-figures/export": ("text/csv",
+                                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
 }
 
 # Constraints a handler enforces on a parameter declared as a plain string (so a schema-valid value was

@@ -99,3 +99,37 @@ def screening_positives(session: Session, campaign_id: str) -> list[Screening]:
     return list(session.scalars(select(Screening).where(Screening.campaign_id == campaign_id,
                                                         Screening.positive.is_(True))
                                 .order_by(Screening.positive_on, Screening.id)))
+
+
+# --- cockpit figures (issue 21 point 6) ---
+
+def figure_pregnancy_rows(session: Session, organization_id: str | None, start: dt.date, end: dt.date) -> list:
+    """One query: the pregnancies booked or delivered between ``start`` and ``end`` (of one institution, or all)
+    with their antenatal-check count (the booking check included) and their first postpartum visit's day."""
+    from sqlalchemy import case, func, or_
+
+    v = (select(PregnancyVisit.pregnancy_id.label("pid"),
+                func.sum(case((PregnancyVisit.kind == "antenatal", 1), else_=0)).label("antenatal"),
+                func.min(case((PregnancyVisit.kind == "postpartum", PregnancyVisit.visit_date), else_=None))
+                .label("postpartum"))
+         .group_by(PregnancyVisit.pregnancy_id).subquery())
+    q = (select(Pregnancy.booked_on, Pregnancy.edd, Pregnancy.delivery_date, Pregnancy.discharge_date,
+                Pregnancy.delivery_outcome, v.c.antenatal, v.c.postpartum)
+         .outerjoin(v, v.c.pid == Pregnancy.id)
+         .where(or_(Pregnancy.booked_on.between(start, end), Pregnancy.delivery_date.between(start, end))))
+    if organization_id is not None:
+        q = q.where(Pregnancy.organization_id == organization_id)
+    return list(session.execute(q).all())
+
+
+def figure_child_rows(session: Session, organization_id: str | None, born_after: dt.date, end: dt.date) -> list:
+    """One query: (person id, birth date, check key) of every child check recorded up to ``end`` (at one
+    institution, or anywhere) of a child born after ``born_after`` and by ``end``."""
+    from onetrip.persons.models import PatientRecord
+
+    q = (select(ChildCheck.person_id, PatientRecord.birth_date, ChildCheck.check_key)
+         .join(PatientRecord, PatientRecord.id == ChildCheck.patient_record_id)
+         .where(ChildCheck.check_date <= end, PatientRecord.birth_date > born_after, PatientRecord.birth_date <= end))
+    if organization_id is not None:
+        q = q.where(ChildCheck.organization_id == organization_id)
+    return list(session.execute(q).all())
