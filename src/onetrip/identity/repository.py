@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, or_, select, text, union
+import datetime as dt
+
+from sqlalchemy import Row, Select, func, or_, select, text, union
 from sqlalchemy.orm import Session
 
 from onetrip.identity.schemas import SearchParams
@@ -10,6 +12,39 @@ from onetrip.kit.names import looks_like_pinyin, name_pinyin, normalize_name
 from onetrip.persons.models import PatientRecord, Person
 
 _MAX = "\U0010ffff"
+
+
+def registered_residents(session: Session, organization_id: str, *, born_from: dt.date | None = None,
+                         born_to: dt.date | None = None, sex: str | None = None, township: str | None = None,
+                         person_id: str | None = None) -> list[Row]:
+    """The living, unmerged residents with an active record at ``organization_id`` whose birth date is known and in
+    [born_from, born_to], of ``sex`` (the person's code) and in ``township`` (街道/乡镇) when given — one row per
+    person (its first record): person id, name, id_number, phone, birth_date, sex, street, record id, record
+    phone. The eligible lists of campaigns (vaccination programmes, 两癌 screening) start here."""
+    q = (select(Person.id, Person.name, Person.id_number, Person.phone, Person.birth_date, Person.sex, Person.street,
+                PatientRecord.id, PatientRecord.phone)
+         .join(PatientRecord, PatientRecord.person_id == Person.id)
+         .where(PatientRecord.organization_id == organization_id, PatientRecord.active.is_(True),
+                PatientRecord.deleted_at.is_(None), Person.merged_into_id.is_(None), Person.deceased.is_(False),
+                Person.birth_date.is_not(None))
+         .order_by(Person.birth_date, Person.id, PatientRecord.id))
+    if born_from is not None:
+        q = q.where(Person.birth_date >= born_from)
+    if born_to is not None:
+        q = q.where(Person.birth_date <= born_to)
+    if sex is not None:
+        q = q.where(Person.sex == sex)
+    if township:
+        q = q.where(Person.street == township)
+    if person_id is not None:
+        q = q.where(Person.id == person_id)
+    seen: set[str] = set()
+    out = []
+    for row in session.execute(q):
+        if row[0] not in seen:
+            seen.add(row[0])
+            out.append(row)
+    return out
 
 
 def person_by_id_number(session: Session, id_number: str) -> Person | None:

@@ -40,6 +40,11 @@ class CleanPatient:
     phone: str | None
 
 
+# The residents of an institution by birth date, sex and township (campaign eligible lists in the domains); not
+# audited here: the caller audits the list it shows.
+registered_residents = repo.registered_residents
+
+
 def clean(data: PatientInput) -> CleanPatient:
     """Validate and normalise (R7.1 ID, R7.2 sex, R7.5 phone, simplified name + pinyin); every problem is
     reported at once with the field it concerns."""

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
+from onetrip.identity import service as identity
 from onetrip.immunization import repository as repo
 from onetrip.immunization import rules, service
 from onetrip.immunization.codes import VACCINES
@@ -30,7 +31,6 @@ from onetrip.kit.masking import mask_id_number, mask_name, mask_phone
 from onetrip.kit.principal import Principal
 from onetrip.notify import interface as notify
 from onetrip.outbox.service import record_event
-from onetrip.persons.models import PatientRecord, Person
 from onetrip.rules.service import rule_values
 
 SEX_CODE = {"female": SEX_FEMALE, "male": SEX_MALE}
@@ -130,25 +130,10 @@ def eligible(session: Session, p: Programme) -> list[Eligible]:
     """The programme's eligible residents: registered (an active record) at its institution, alive, not merged
     away, in its township if it has one, of its sex, and of its age (rules.campaign_eligible / cohort_eligible)."""
     low, high = _bounds(p)
-    q = (select(Person.id, Person.name, Person.id_number, Person.phone, Person.birth_date, Person.sex, Person.street,
-                PatientRecord.id, PatientRecord.phone)
-         .join(PatientRecord, PatientRecord.person_id == Person.id)
-         .where(PatientRecord.organization_id == p.organization_id, PatientRecord.active.is_(True),
-                PatientRecord.deleted_at.is_(None), Person.merged_into_id.is_(None), Person.deceased.is_(False),
-                Person.birth_date.is_not(None))
-         .order_by(Person.birth_date, Person.id, PatientRecord.id))
-    if low is not None:
-        q = q.where(Person.birth_date >= low)
-    if high is not None:
-        q = q.where(Person.birth_date <= high)
-    if p.sex:
-        q = q.where(Person.sex == SEX_CODE[p.sex])
-    if p.township:
-        q = q.where(Person.street == p.township)
     out: dict[str, Eligible] = {}
-    for pid, name, idn, phone, birth, sex, street, rec_id, rec_phone in session.execute(q):
-        if pid in out:
-            continue
+    for pid, name, idn, phone, birth, sex, street, rec_id, rec_phone in identity.registered_residents(
+            session, p.organization_id, born_from=low, born_to=high, sex=SEX_CODE[p.sex] if p.sex else None,
+            township=p.township):
         gender = SEX_TO_FHIR.get(sex, "unknown")
         if p.kind == "cohort":
             ok = rules.cohort_eligible(birth, gender, p.start_date, p.end_date, p.min_age_years or 0, p.sex)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onetrip.audit import service as audit
+from onetrip.identity import service as identity
 from onetrip.kit import clock
 from onetrip.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from onetrip.kit.identifiers import SEX_FEMALE, SEX_MALE, SEX_TO_FHIR
@@ -28,7 +29,7 @@ from onetrip.maternal_child.models import Screening, ScreeningCampaign
 from onetrip.maternal_child.schemas import ScreeningCampaignIn, ScreeningFollowupIn, ScreeningResultIn
 from onetrip.notify import interface as notify
 from onetrip.outbox.service import record_event
-from onetrip.persons.models import PatientRecord, Person
+from onetrip.persons.models import Person
 from onetrip.registry.models import Organization
 from onetrip.rules.service import rule_values
 
@@ -155,23 +156,11 @@ def eligible(session: Session, c: ScreeningCampaign, person_id: str | None = Non
     screened in another campaign within the interval (rules.screening_due_again)."""
     low = _add_years(c.reference_date, -(c.max_age + 1)) - _SLACK
     high = _add_years(c.reference_date, -c.min_age) + _SLACK
-    q = (select(Person.id, Person.name, Person.id_number, Person.phone, Person.birth_date, Person.sex, Person.street,
-                PatientRecord.id, PatientRecord.phone)
-         .join(PatientRecord, PatientRecord.person_id == Person.id)
-         .where(PatientRecord.organization_id == c.organization_id, PatientRecord.active.is_(True),
-                PatientRecord.deleted_at.is_(None), Person.merged_into_id.is_(None), Person.deceased.is_(False),
-                Person.birth_date.is_not(None), Person.birth_date >= low, Person.birth_date <= high,
-                Person.sex == SEX_CODE.get(c.sex, SEX_FEMALE))
-         .order_by(Person.birth_date, Person.id, PatientRecord.id))
-    if c.township:
-        q = q.where(Person.street == c.township)
-    if person_id is not None:
-        q = q.where(Person.id == person_id)
     out: dict[str, Eligible] = {}
     last = _last_screened(session, c, person_id)
-    for pid, name, idn, phone, birth, sex, street, rec_id, rec_phone in session.execute(q):
-        if pid in out:
-            continue
+    for pid, name, idn, phone, birth, sex, street, rec_id, rec_phone in identity.registered_residents(
+            session, c.organization_id, born_from=low, born_to=high, sex=SEX_CODE.get(c.sex, SEX_FEMALE),
+            township=c.township, person_id=person_id):
         if not rules.screening_due_again(last.get(pid), c.reference_date, c.interval_years):
             continue
         if rules.screening_eligible(birth, SEX_TO_FHIR.get(sex, "unknown"), c.reference_date, c.min_age,
