@@ -187,8 +187,9 @@ def _audited(url: str, subtype: str, what: str, detail: dict[str, Any]) -> None:
     try:
         with engine.connect() as c:
             revision = store.alembic_revision(c)
-        if revision != _head(url):
-            console.print(f"[yellow]未记入审计日志：数据库结构版本 {revision} 不是本程序的 {_head(url)} / not recorded in "
+        head = _head(url)
+        if revision != head:
+            console.print(f"[yellow]未记入审计日志：数据库结构版本 {revision} 不是本程序的 {head} / not recorded in "
                           f"the audit log: the database's schema revision {revision} is not this OneTrip's[/]")
             return
         with Session(engine) as s:
